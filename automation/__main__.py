@@ -1,0 +1,7 @@
+"""``python -m automation`` runs the same CLI as the ``automation`` console script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,388 @@
+"""config.toml: the office, the unit registry, the batch, mail, intake and reminder settings.
+
+Parsed once into frozen dataclasses.  Every key has a default so a minimal file works; every
+wrong value is a :class:`~automation.errors.ConfigError` naming the key and what to write.
+Relative paths are relative to the directory of config.toml, not the working directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = [
+    "Config",
+    "Office",
+    "UnitSpec",
+    "BatchSpec",
+    "MailConfig",
+    "ImapConfig",
+    "CollectConfig",
+    "RemindConfig",
+    "ServiceConfig",
+    "load_config",
+    "default_config_path",
+    "CONFIG_ENV",
+]
+
+CONFIG_ENV = "AUTOMATION_CONFIG"
+
+
+@dataclass(frozen=True)
+class Office:
+    name: str = "督办办公室"
+    short_name: str = ""
+    city: str = ""
+    contact: str = ""
+    phone: str = ""
+    email: str = ""
+    supervisor_email: str = ""
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    name: str
+    aliases: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    contact: str = ""
+    phone: str = ""
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    title: str
+    year: int
+    deadline: dt.date
+    tasks: Path | None = None
+    sheet: str | None = None
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    mode: str = "outbox"
+    host: str = ""
+    port: int = 465
+    security: str = "ssl"
+    user: str = ""
+    password_env: str = "DUBAN_SMTP_PASSWORD"
+    sender: str = ""
+    sender_name: str = ""
+    reply_to: str = ""
+    per_minute: float = 20.0
+    retries: int = 3
+    backoff_seconds: float = 5.0
+    timeout: float = 30.0
+
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env) if self.password_env else None
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    host: str = ""
+    port: int = 993
+    security: str = "ssl"
+    user: str = ""
+    password_env: str = "DUBAN_IMAP_PASSWORD"
+    folder: str = "INBOX"
+    processed_folder: str = "督办已处理"
+    timeout: float = 30.0
+
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env) if self.password_env else None
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    max_file_mb: float = 20.0
+    max_uncompressed_mb: float = 200.0
+    max_ratio: float = 200.0
+    max_rows: int = 20000
+    max_cols: int = 200
+    accept_unsigned: bool = True
+    require_progress_when_done: bool = True
+    no_future_completion: bool = True
+    receipts: bool = True
+    parse_timeout: float = 60.0
+    parse_memory_mb: int = 1024
+
+
+@dataclass(frozen=True)
+class RemindConfig:
+    time: str = "09:00"
+    weekly_weekday: int = 1
+    before_deadline_days: tuple[int, ...] = (5, 1)
+    overdue_daily: bool = True
+    escalate_after_days: int = 3
+    escalate_cc: tuple[str, ...] = ()
+    extra_holidays: tuple[dt.date, ...] = ()
+    extra_workdays: tuple[dt.date, ...] = ()
+    attach_workbook: bool = True
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    poll_minutes: int = 10
+    report_after_collect: bool = True
+    log_file: str = "logs/automation.log"
+    log_max_kb: int = 1024
+    log_backups: int = 5
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    base_dir: Path
+    workspace: Path
+    template: Path
+    office: Office
+    batch: BatchSpec
+    units: tuple[UnitSpec, ...]
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    mail: MailConfig = field(default_factory=MailConfig)
+    imap: ImapConfig = field(default_factory=ImapConfig)
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    remind: RemindConfig = field(default_factory=RemindConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+
+    def with_workspace(self, workspace: Path) -> Config:
+        from dataclasses import replace
+
+        return replace(self, workspace=Path(workspace).resolve())
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or "config.toml")
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+
+def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"config.toml：[{name}] 应为一个配置节（[{name}]），请检查写法。")
+    return value
+
+
+def _typed(sec: dict[str, Any], where: str, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    if key not in sec:
+        return default
+    value = sec[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = {str: "文本（加引号）", int: "整数", float: "数字", bool: "true 或 false", list: "列表 [..]"}
+        want = names.get(kind if isinstance(kind, type) else kind[0], str(kind))
+        raise ConfigError(f"config.toml：[{where}] {key} = {value!r} 应为{want}。")
+    return value
+
+
+def _strs(sec: dict[str, Any], where: str, key: str) -> tuple[str, ...]:
+    value = sec.get(key, [])
+    if isinstance(value, str):
+        value = [value] if value.strip() else []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"config.toml：[{where}] {key} 应为文本列表，例如 [\"a@example.com\"]。")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _dates(sec: dict[str, Any], where: str, key: str) -> tuple[dt.date, ...]:
+    value = sec.get(key, [])
+    out = []
+    for v in value if isinstance(value, list) else [value]:
+        if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+            out.append(v)
+        elif isinstance(v, str):
+            try:
+                out.append(dt.date.fromisoformat(v))
+            except ValueError as exc:
+                raise ConfigError(f"config.toml：[{where}] {key} 中的 {v!r} 不是日期，请写成 2026-10-01。") from exc
+        else:
+            raise ConfigError(f"config.toml：[{where}] {key} 应为日期列表，例如 [2026-10-01]。")
+    return tuple(out)
+
+
+def _choice(value: str, where: str, key: str, options: tuple[str, ...]) -> str:
+    if value not in options:
+        raise ConfigError(f"config.toml：[{where}] {key} = {value!r} 无效，可选：{' / '.join(options)}。")
+    return value
+
+
+def _hhmm(value: str, where: str, key: str) -> str:
+    try:
+        t = dt.time.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"config.toml：[{where}] {key} = {value!r} 应为时间，例如 \"09:00\"。") from exc
+    return t.strftime("%H:%M")
+
+
+def parse_config(data: dict[str, Any], path: Path) -> Config:
+    """Build a :class:`Config` from parsed TOML (exposed for tests)."""
+    base = path.resolve().parent
+    office_sec = _section(data, "office")
+    office = Office(**{
+        k: _typed(office_sec, "office", k, str, getattr(Office(), k))
+        for k in Office.__dataclass_fields__
+    })
+
+    batch_sec = _section(data, "batch")
+    title = _typed(batch_sec, "batch", "title", str, "")
+    if not title.strip():
+        raise ConfigError("config.toml：[batch] 缺少 title（本批督办任务的名称），例如 title = \"2021年政务公开重点工作\"。")
+    deadline = batch_sec.get("deadline")
+    if isinstance(deadline, str):
+        try:
+            deadline = dt.date.fromisoformat(deadline)
+        except ValueError as exc:
+            raise ConfigError(f"config.toml：[batch] deadline = {deadline!r} 不是日期，请写成 2021-12-15。") from exc
+    if isinstance(deadline, dt.datetime):
+        deadline = deadline.date()
+    if not isinstance(deadline, dt.date):
+        raise ConfigError("config.toml：[batch] 缺少 deadline（报送截止日期），例如 deadline = 2021-12-15。")
+    year = _typed(batch_sec, "batch", "year", int, deadline.year)
+    tasks_value = _typed(batch_sec, "batch", "tasks", str, "")
+    batch = BatchSpec(
+        title=title.strip(),
+        year=year,
+        deadline=deadline,
+        tasks=(base / tasks_value) if tasks_value else None,
+        sheet=_typed(batch_sec, "batch", "sheet", str, None),
+    )
+
+    raw_units = data.get("units", [])
+    if not isinstance(raw_units, list):
+        raise ConfigError("config.toml：units 应写成多个 [[units]] 块。")
+    units: list[UnitSpec] = []
+    seen: set[str] = set()
+    for i, u in enumerate(raw_units, start=1):
+        where = f"units 第 {i} 个"
+        if not isinstance(u, dict) or not str(u.get("name", "")).strip():
+            raise ConfigError(f"config.toml：[[units]] 第 {i} 个缺少 name（单位名称）。")
+        name = str(u["name"]).strip()
+        if name in seen:
+            raise ConfigError(f"config.toml：单位“{name}”登记了两次，请合并为一个 [[units]] 块。")
+        seen.add(name)
+        emails = _strs(u, where, "email") or _strs(u, where, "emails")
+        units.append(UnitSpec(
+            name=name,
+            aliases=_strs(u, where, "aliases"),
+            emails=emails,
+            cc=_strs(u, where, "cc"),
+            contact=_typed(u, where, "contact", str, ""),
+            phone=_typed(u, where, "phone", str, ""),
+            kind=_typed(u, where, "kind", str, ""),
+        ))
+
+    groups_sec = _section(data, "groups")
+    groups = {str(k).strip(): _strs(groups_sec, "groups", k) for k in groups_sec}
+
+    m = _section(data, "mail")
+    defaults = MailConfig()
+    mail = MailConfig(
+        mode=_choice(_typed(m, "mail", "mode", str, defaults.mode), "mail", "mode", ("outbox", "smtp")),
+        host=_typed(m, "mail", "host", str, ""),
+        port=_typed(m, "mail", "port", int, defaults.port),
+        security=_choice(_typed(m, "mail", "security", str, defaults.security), "mail", "security",
+                         ("ssl", "starttls", "none")),
+        user=_typed(m, "mail", "user", str, ""),
+        password_env=_typed(m, "mail", "password_env", str, defaults.password_env),
+        sender=_typed(m, "mail", "sender", str, "") or _typed(m, "mail", "user", str, "") or office.email,
+        sender_name=_typed(m, "mail", "sender_name", str, "") or office.name,
+        reply_to=_typed(m, "mail", "reply_to", str, ""),
+        per_minute=_typed(m, "mail", "per_minute", float, defaults.per_minute),
+        retries=_typed(m, "mail", "retries", int, defaults.retries),
+        backoff_seconds=_typed(m, "mail", "backoff_seconds", float, defaults.backoff_seconds),
+        timeout=_typed(m, "mail", "timeout", float, defaults.timeout),
+    )
+
+    im = _section(data, "imap")
+    idef = ImapConfig()
+    imap = ImapConfig(
+        host=_typed(im, "imap", "host", str, ""),
+        port=_typed(im, "imap", "port", int, idef.port),
+        security=_choice(_typed(im, "imap", "security", str, idef.security), "imap", "security",
+                         ("ssl", "starttls", "none")),
+        user=_typed(im, "imap", "user", str, ""),
+        password_env=_typed(im, "imap", "password_env", str, idef.password_env),
+        folder=_typed(im, "imap", "folder", str, idef.folder),
+        processed_folder=_typed(im, "imap", "processed_folder", str, idef.processed_folder),
+        timeout=_typed(im, "imap", "timeout", float, idef.timeout),
+    )
+
+    c = _section(data, "collect")
+    cdef = CollectConfig()
+    collect = CollectConfig(**{
+        k: _typed(c, "collect", k, type(getattr(cdef, k)), getattr(cdef, k)) for k in CollectConfig.__dataclass_fields__
+    })
+
+    r = _section(data, "remind")
+    rdef = RemindConfig()
+    days = r.get("before_deadline_days", list(rdef.before_deadline_days))
+    if not isinstance(days, list) or not all(isinstance(d, int) and d >= 0 for d in days):
+        raise ConfigError("config.toml：[remind] before_deadline_days 应为非负整数列表，例如 [5, 1]。")
+    weekday = _typed(r, "remind", "weekly_weekday", int, rdef.weekly_weekday)
+    if not 0 <= weekday <= 7:
+        raise ConfigError("config.toml：[remind] weekly_weekday 应为 1（周一）到 7（周日），0 表示不做每周提醒。")
+    remind = RemindConfig(
+        time=_hhmm(_typed(r, "remind", "time", str, rdef.time), "remind", "time"),
+        weekly_weekday=weekday,
+        before_deadline_days=tuple(sorted(set(days), reverse=True)),
+        overdue_daily=_typed(r, "remind", "overdue_daily", bool, rdef.overdue_daily),
+        escalate_after_days=_typed(r, "remind", "escalate_after_days", int, rdef.escalate_after_days),
+        escalate_cc=_strs(r, "remind", "escalate_cc"),
+        extra_holidays=_dates(r, "remind", "extra_holidays"),
+        extra_workdays=_dates(r, "remind", "extra_workdays"),
+        attach_workbook=_typed(r, "remind", "attach_workbook", bool, rdef.attach_workbook),
+    )
+
+    s = _section(data, "service")
+    sdef = ServiceConfig()
+    service = ServiceConfig(**{
+        k: _typed(s, "service", k, type(getattr(sdef, k)), getattr(sdef, k)) for k in ServiceConfig.__dataclass_fields__
+    })
+
+    ws = _typed(data, "(顶层)", "workspace", str, "var")
+    template = _typed(data, "(顶层)", "template", str, "templates/report_template.xlsx")
+    return Config(
+        path=path.resolve(),
+        base_dir=base,
+        workspace=(base / ws).resolve(),
+        template=(base / template).resolve(),
+        office=office,
+        batch=batch,
+        units=tuple(units),
+        groups=groups,
+        mail=mail,
+        imap=imap,
+        collect=collect,
+        remind=remind,
+        service=service,
+    )
+
+
+def load_config(path: str | Path | None = None, workspace: str | Path | None = None) -> Config:
+    """Read config.toml (``path``, else $AUTOMATION_CONFIG, else ./config.toml)."""
+    p = Path(path) if path else default_config_path()
+    if not p.exists():
+        raise ConfigError(
+            f"{p}：找不到配置文件。请在当前目录放置 config.toml，或用 --config 指定，或设置环境变量 {CONFIG_ENV}。"
+        )
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}：配置文件须为 UTF-8 编码（用记事本“另存为”选择 UTF-8）。") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}：配置文件格式错误（{exc}）。请检查引号、括号和等号。") from exc
+    cfg = parse_config(data, p)
+    if workspace:
+        cfg = cfg.with_workspace(Path(workspace))
+    return cfg

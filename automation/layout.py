@@ -1,0 +1,205 @@
+"""The workbook contract: one layout spec drives both the writer and the parser.
+
+The builder (:mod:`automation.workbooks`) writes assignment workbooks from a :class:`Layout`;
+the collector (:mod:`automation.collect`) reads returned workbooks with the *same* layout, looked
+up in the ledger by the template version recorded in the file's metadata sheet, so the two
+cannot drift even after the office edits the template.
+
+The office edits ``templates/report_template.xlsx`` (column order, labels, widths, styles,
+fill-in flags, status options, instructions); :func:`automation.template.read_template` turns
+it into a Layout.  :data:`DEFAULT_LAYOUT` is what ``scripts/make_template.py`` writes.
+
+Metadata: a very hidden sheet holds key/value rows (:data:`META_KEYS`) and an HMAC-SHA256
+over them with the batch secret from the ledger (:func:`sign`, :func:`verify`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+__all__ = [
+    "Column",
+    "Layout",
+    "DEFAULT_LAYOUT",
+    "TASK_SHEET",
+    "HELP_SHEET",
+    "LISTS_SHEET",
+    "META_SHEET",
+    "META_MAGIC",
+    "META_KEYS",
+    "CONTACT_LABEL",
+    "PHONE_LABEL",
+    "FILL_KEYS",
+    "TASK_KEYS",
+    "canonical_metadata",
+    "sign",
+    "verify",
+]
+
+TASK_SHEET = "任务清单"
+HELP_SHEET = "填报说明"
+LISTS_SHEET = "选项"          # hidden: dropdown source ranges
+META_SHEET = "_duban_meta"    # very hidden: batch, unit, tasks, signature
+META_MAGIC = "duban-workbook/1"
+CONTACT_LABEL = "填报联系人"
+PHONE_LABEL = "联系电话"
+
+#: Keys signed by the HMAC, in canonical order.
+META_KEYS = ("magic", "batch_uid", "batch_title", "unit_id", "unit_name", "template_version", "issued_at", "tasks")
+
+#: Column keys the office may place, and what they hold.
+TASK_KEYS = ("number", "title", "requirement", "lead", "responsible", "role")
+FILL_KEYS = ("status", "progress", "completed_on", "evidence", "issues")
+COLUMN_KINDS = {
+    "number": "number", "title": "text", "requirement": "text", "lead": "text", "responsible": "text",
+    "role": "text", "status": "status", "progress": "long_text", "completed_on": "date", "evidence": "text",
+    "issues": "long_text",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the 任务清单 sheet."""
+
+    key: str
+    header: str
+    width: float
+    fill_in: bool
+    prompt: str = ""
+    header_style: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return COLUMN_KINDS.get(self.key, "text")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Everything about a workbook's shape that the template controls."""
+
+    columns: tuple[Column, ...]
+    status_options: tuple[tuple[str, str], ...]  # (value, meaning)
+    instructions: tuple[str, ...]                # lines with {unit} {deadline} {office} {contact} {phone}
+    styles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # title/header/section/…
+    title_format: str = "{batch}——{unit}落实情况填报表"
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        return tuple(v for v, _ in self.status_options)
+
+    def column(self, key: str) -> Column | None:
+        return next((c for c in self.columns if c.key == key), None)
+
+    def index(self, key: str) -> int | None:
+        return next((i for i, c in enumerate(self.columns) if c.key == key), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "columns": [{**asdict(c), "header_style": dict(c.header_style)} for c in self.columns],
+            "status_options": [list(o) for o in self.status_options],
+            "instructions": list(self.instructions),
+            "styles": {k: dict(v) for k, v in self.styles.items()},
+            "title_format": self.title_format,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Layout:
+        return cls(
+            columns=tuple(Column(**{**c, "header_style": dict(c.get("header_style") or {})})
+                          for c in data["columns"]),
+            status_options=tuple((o[0], o[1]) for o in data["status_options"]),
+            instructions=tuple(data.get("instructions", ())),
+            styles={k: dict(v) for k, v in (data.get("styles") or {}).items()},
+            title_format=data.get("title_format", cls.title_format),
+        )
+
+    @property
+    def version(self) -> str:
+        """A short content hash: the same template gives the same version on every machine."""
+        payload = json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
+
+    def with_columns(self, columns: Sequence[Column]) -> Layout:
+        return replace(self, columns=tuple(columns))
+
+
+_HEADER = {"bold": True, "font_name": "宋体", "font_size": 11, "bg_color": "#D9E1F2", "border": 1,
+           "align": "center", "valign": "vcenter", "text_wrap": True}
+_FILL_HEADER = {**_HEADER, "bg_color": "#FFF2CC"}
+
+DEFAULT_LAYOUT = Layout(
+    columns=(
+        Column("number", "序号", 6, False, header_style=_HEADER),
+        Column("title", "工作任务", 24, False, header_style=_HEADER),
+        Column("requirement", "工作要求", 40, False, header_style=_HEADER),
+        Column("lead", "牵头单位", 14, False, header_style=_HEADER),
+        Column("responsible", "责任单位", 14, False, header_style=_HEADER),
+        Column("role", "本单位角色", 12, False, header_style=_HEADER),
+        Column("status", "落实情况", 10, True,
+               "请从下拉列表选择：已完成 / 推进中 / 未启动 / 不适用。", _FILL_HEADER),
+        Column("progress", "工作进展及成效", 36, True,
+               "简要写明已做的工作、取得的成效；选“已完成”时必填。", _FILL_HEADER),
+        Column("completed_on", "完成时间", 12, True,
+               "填写日期，例如 2021-06-30；未完成可留空。", _FILL_HEADER),
+        Column("evidence", "佐证材料", 20, True,
+               "填写佐证材料名称或网址，材料另行报送。", _FILL_HEADER),
+        Column("issues", "存在问题及下步打算", 28, True,
+               "如有困难或问题，请写明原因和下一步安排。", _FILL_HEADER),
+    ),
+    status_options=(
+        ("已完成", "该项任务已全部完成"),
+        ("推进中", "已启动，正在推进，尚未全部完成"),
+        ("未启动", "尚未开展"),
+        ("不适用", "本单位不涉及该项任务（请在“存在问题及下步打算”中说明理由）"),
+    ),
+    instructions=(
+        "{batch}——填报说明",
+        "填报单位：{unit}",
+        "报送截止日期：{deadline}",
+        "一、请在“任务清单”工作表中逐项填写黄色表头的各列：落实情况、工作进展及成效、完成时间、佐证材料、存在问题及下步打算。",
+        "二、“落实情况”请从下拉列表中选择。各选项含义：",
+        "{status_meanings}",
+        "三、序号、工作任务、工作要求、牵头单位、责任单位、本单位角色为下发内容，已锁定，请勿修改。",
+        "四、请在表格上方填写填报联系人和联系电话。",
+        "五、填好后请直接保存本文件（可另存为 .xlsx、.xls 或 .ods，可改文件名），作为邮件附件回复至 {email}。",
+        "六、填报中有疑问请联系：{office} {contact}，电话 {phone}。",
+    ),
+    styles={
+        "title": {"bold": True, "font_name": "黑体", "font_size": 16, "align": "center", "valign": "vcenter"},
+        "section": {"bold": True, "font_name": "黑体", "font_size": 11, "bg_color": "#EDEDED", "border": 1,
+                    "valign": "vcenter", "text_wrap": True},
+        "subsection": {"bold": True, "font_name": "楷体", "font_size": 11, "bg_color": "#F5F5F5", "border": 1,
+                       "valign": "vcenter", "text_wrap": True},
+        "task": {"font_name": "宋体", "font_size": 10, "border": 1, "valign": "top", "text_wrap": True},
+        "fill": {"font_name": "宋体", "font_size": 10, "border": 1, "valign": "top", "text_wrap": True,
+                 "bg_color": "#FFFDF0"},
+        "help": {"font_name": "宋体", "font_size": 12, "text_wrap": True, "valign": "top"},
+        "help_title": {"bold": True, "font_name": "黑体", "font_size": 16},
+    },
+)
+
+
+def canonical_metadata(fields: Mapping[str, Any]) -> bytes:
+    """The bytes the signature covers: ``key=value`` lines in :data:`META_KEYS` order."""
+    lines = []
+    for key in META_KEYS:
+        value = fields.get(key, "")
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        lines.append(f"{key}={value}")
+    return "\n".join(lines).encode("utf-8")
+
+
+def sign(secret: bytes, fields: Mapping[str, Any]) -> str:
+    """HMAC-SHA256 (hex) of the metadata fields with the batch secret."""
+    return hmac.new(secret, canonical_metadata(fields), hashlib.sha256).hexdigest()
+
+
+def verify(secret: bytes, fields: Mapping[str, Any], signature: str) -> bool:
+    """Constant-time check of a metadata signature."""
+    return hmac.compare_digest(sign(secret, fields), str(signature or "").strip().lower())
