@@ -23,7 +23,7 @@ from .errors import AutomationError
 from .ledger import Batch, Ledger
 
 console = Console(highlight=False, soft_wrap=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class App:
