@@ -164,15 +164,309 @@ def assignments_cmd(app: App, unit_names: tuple[str, ...], as_json: bool) -> Non
 
 # --------------------------------------------------------------------------- build (workbooks: issue 3)
 
+
+@cli.command("build")
+@click.option("--unit", "unit_names", multiple=True, help="只生成这些单位的工作簿（可重复；可用别名或分组名）")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="输出目录（默认 工作目录/workbooks）")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（unit、unit_id、path、tasks、sha256）")
+@pass_app
+def build_cmd(app: App, unit_names: tuple[str, ...], out_dir: Path | None, as_json: bool) -> None:
+    """为每个有任务的单位生成填报工作簿（重复运行会覆盖，已有填报内容会预填）。"""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .workbooks import build_workbooks
+
+    config = app.config
+    if not config.template.exists() and not as_json:
+        err_console.print(f"提示：找不到模板 {config.template}，使用内置默认格式。", markup=False)
+    with Progress(TextColumn("生成工作簿"), BarColumn(), MofNCompleteColumn(), console=err_console,
+                  transient=True, disable=as_json or not err_console.is_terminal) as bar:
+        task = bar.add_task("build", total=None)
+        built = build_workbooks(config, app.ledger, app.now(), units=list(unit_names) or None, out_dir=out_dir,
+                                progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        print_json([{"unit": b.unit, "unit_id": b.unit_id, "path": str(b.path), "tasks": b.tasks,
+                     "sha256": b.sha256} for b in built])
+        return
+    out = Table(title=f"{app.batch().title}：已生成 {len(built)} 个工作簿")
+    for col in ("单位", "任务数", "文件"):
+        out.add_column(col, overflow="fold")
+    for b in built:
+        out.add_row(b.unit, str(len(b.tasks)), b.path.name)
+    console.print(out)
+    if built:
+        console.print(f"保存在 {built[0].path.parent}", markup=False)
+
+
 # --------------------------------------------------------------------------- collect (issue 4)
+
+
+@cli.command("collect")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（每个文件的结果和合计）")
+@click.option("--now", "now_text", metavar="ISO-TIME", help="按此时间（北京时间）处理，例如 2021-11-01T09:30")
+@click.option("--imap", "from_imap", is_flag=True, help="从邮箱（config.toml [imap]）收取单位回复邮件中的工作簿")
+@pass_app
+def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: str | None, from_imap: bool) -> None:
+    """回收单位报回的工作簿：校验、归档、写入台账（默认处理 工作目录/inbox 中的文件）。
+
+    PATH 可以是文件或文件夹，可写多个。每个文件的结果是“已接收”（写入台账）、“已隔离”（移入
+    quarantine 并附原因）或“重复文件”之一；收件箱中的文件处理后移出，其他位置的文件不会改动。
+
+    \b
+    --json 输出：{"files": [每个文件一个对象], "totals": {...}}
+      文件对象：file_name, sha256, outcome (accepted|quarantined|duplicate), reason, unit, unit_id,
+      rows_accepted, tasks_accepted [任务序号], problems [{severity (error|warning), sheet, cell,
+      task_number, field, message}], submission_id, signed, archive_path, quarantine_path, sender,
+      source, message_id, received_at, contact, phone
+      totals：files, accepted, quarantined, duplicate, rows, problems
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .collect import collect_paths, result_line, summarize
+
+    if from_imap:  # issue 7: see _collect_from_imap below
+        results = _collect_from_imap(app, app.now(now_text), paths)
+    else:
+        with Progress(TextColumn("回收工作簿"), BarColumn(), MofNCompleteColumn(), console=err_console,
+                      transient=True, disable=as_json or not err_console.is_terminal) as bar:
+            task = bar.add_task("collect", total=None)
+            results = collect_paths(app.config, app.ledger, list(paths) or None, app.now(now_text),
+                                    progress=lambda done, total, _r: bar.update(task, completed=done, total=total))
+    if as_json:
+        print_json(summarize(results))
+        return
+    if not results:
+        console.print("没有需要处理的文件（收件箱为空）。", markup=False)
+        return
+    out = Table(title=f"{app.config.batch.title}：回收 {len(results)} 个文件")
+    for col in ("文件", "单位", "结果"):
+        out.add_column(col, overflow="fold")
+    for r in results:
+        out.add_row(r.file_name, r.unit or "", result_line(r))
+    console.print(out)
+    totals = summarize(results)["totals"]
+    console.print(f"接收 {totals['accepted']} 个（{totals['rows']} 项），隔离 {totals['quarantined']} 个，"
+                  f"重复 {totals['duplicate']} 个；问题 {totals['problems']} 个。", markup=False)
+    if totals["quarantined"]:
+        console.print(f"隔离的文件及原因见 {app.workspace.quarantine}", markup=False)
 
 # --------------------------------------------------------------------------- report / status (issue 5)
 
+_LEVEL_STYLE = {"red": "bold red", "yellow": "yellow", "green": "green"}
+
+
+@cli.command("report")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="汇总表保存位置（默认 工作目录/reports/<批次>_汇总表_<年月日-时分>.xlsx）")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出结果（path、batch、tasks、units、assignments、completion）")
+@click.option("--now", "now_text", metavar="ISO-TIME", help="按指定时间统计（默认当前时间），例如 2021-11-01T09:30")
+@pass_app
+def report_cmd(app: App, out: Path | None, as_json: bool, now_text: str | None) -> None:
+    """生成汇总表：原表格式 + 落实情况、单位进度、任务×单位、进展明细、问题清单、提交记录。"""
+    from .report import create_report
+
+    info = create_report(app.config, app.ledger, app.now(now_text), out)
+    if as_json:
+        print_json(info.to_json())
+        return
+    s = info.snapshot
+    console.print(f"汇总表已生成：{info.path}", markup=False)
+    console.print(f"{s.batch.title}：{len(s.tasks)} 项任务、{len(s.units)} 个单位，整体完成率 "
+                  f"{s.overall.completion:.1%}（{s.deadline.text()}）。", markup=False)
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True,
+              help="以 JSON 输出（批次、截止日期、剩余工作日、完成率、每项任务、每个单位、每条分工的最新填报）")
+@click.option("--now", "now_text", metavar="ISO-TIME", help="按指定时间统计（默认当前时间），例如 2021-11-01T09:30")
+@pass_app
+def status_cmd(app: App, as_json: bool, now_text: str | None) -> None:
+    """在终端查看进度：截止日期、剩余工作日、整体完成率、各单位进度（差的在前）。"""
+    from .report import status_summary
+
+    data = status_summary(app.config, app.ledger, app.now(now_text))
+    if as_json:
+        print_json(data)
+        return
+    print_status(data)
+
+
+def print_status(data: dict[str, Any]) -> None:
+    """The terminal view of status_summary (shared by ``status`` and ``demo``)."""
+    from .summary import LEVEL_NAMES, fmt_time
+
+    left = data["days_left"]
+    left_text = (f"已逾期 {-left} 个工作日" if data["deadline_passed"] else "今天截止" if left == 0
+                 else f"剩余 {left} 个工作日")
+    c = data["counts"]
+    console.print(f"批次：{data['batch']}　截止：{data['deadline']}（{left_text}）", markup=False)
+    console.print(f"整体完成率：{data['completion']:.1%}（已完成 {c['done']} / 应完成 {c['assigned'] - c['not_applicable']}"
+                  f"，未填报 {c['unreported']}）", markup=False)
+    out = Table(title="各单位进度（差的在前；逾期按工作日计）", box=None, padding=(0, 1, 0, 0), pad_edge=False, title_justify="left")
+    # Fits 80 columns: only a long unit name is shortened (…), never a number.
+    for col, width in (("预警", 4), ("单位", 0), ("完成率", 6), ("已完成", 7), ("推进", 4), ("未启", 4), ("不适", 4),
+                       ("未报", 4), ("最近报送", 11), ("催办", 4), ("逾期", 4)):
+        out.add_column(col, no_wrap=True, overflow="ellipsis", min_width=width or None, max_width=14 if not width else None,
+                       justify="left" if col in ("预警", "单位", "最近报送") else "right")
+    for u in data["units"]:
+        last = fmt_time(u["last_submission"])[5:]          # MM-DD HH:MM
+        out.add_row(LEVEL_NAMES[u["level"]], u["unit"], f"{u['completion']:.1%}", f"{u['done']}/{u['assigned']}",
+                    *(str(u[k]) for k in ("in_progress", "not_started", "not_applicable", "unreported")),
+                    last, str(u["reminders"]), f"{u['overdue_workdays']}天" if u["overdue"] else "",
+                    style=_LEVEL_STYLE[u["level"]])
+    console.print(out)
+
+
 # --------------------------------------------------------------------------- send / remind (issue 6)
+
+_ACTION_NAMES = {"sent": "已发送", "resent": "已重发", "skipped": "已发过（未重发）", "held": "结果不确定（未重发）",
+                 "failed": "发送失败", "no-address": "未登记邮箱", "dry-run": "将发送（演练）"}
+
+
+def _print_mail_results(app: App, results: list[Any], title: str) -> None:
+    out = Table(title=title)
+    for col in ("单位", "结果", "收件人", "说明"):
+        out.add_column(col, overflow="fold")
+    for r in results:
+        note = r.error or r.detail.get("kind_name", "") or (r.path or "")
+        out.add_row(r.unit, _ACTION_NAMES.get(r.action, r.action), "、".join(r.to + r.cc), note)
+    if results:
+        console.print(out)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.action] = counts.get(r.action, 0) + 1
+    summary = "，".join(f"{_ACTION_NAMES.get(k, k)} {v} 封" for k, v in counts.items()) or "没有需要发送的邮件"
+    console.print(summary + "。", markup=False)
+    if app.config.mail.mode == "outbox" and any(r.action in ("sent", "resent") for r in results):
+        console.print(f"（发件箱模式：邮件已写入 {app.workspace.outbox}，未真正发出；正式发送请在 config.toml [mail] "
+                      "设置 mode = \"smtp\"。）", markup=False)
+    if counts.get("held"):
+        err_console.print("提示：有邮件上次发送中断、无法确定对方是否收到，为避免重复未再发送；确认未收到时加 "
+                          "--resend-uncertain 重发。", markup=False)
+
+
+@cli.command("send")
+@click.option("--unit", "unit_names", multiple=True, help="只发给这些单位（可重复；可写单位分组名）")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出每封邮件的结果")
+@click.option("--resend-uncertain", is_flag=True, help="重发上次中断、无法确定是否发出的邮件（沿用原 Message-ID）")
+@pass_app
+def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncertain: bool) -> None:
+    """把工作簿和说明邮件发给各单位（已发过的不会重发）。"""
+    from .mail import distribute, transport_from_config
+
+    transport = transport_from_config(app.config, app.workspace)
+    try:
+        results = distribute(app.config, app.ledger, app.now(), transport, unit_names or None,
+                             resend_uncertain=resend_uncertain)
+    finally:
+        transport.close()
+    if as_json:
+        print_json([r.to_json() for r in results])
+    else:
+        _print_mail_results(app, results, f"{app.config.batch.title}：分发工作簿")
+    if any(r.action == "failed" for r in results):
+        raise click.exceptions.Exit(1)
+
+
+@cli.command("remind")
+@click.option("--now", "now_text", metavar="ISO-TIME", help="按此时间（北京时间）判断应发的提醒，例如 2026-10-09T09:30")
+@click.option("--dry-run", is_flag=True, help="只显示将要发送的提醒，不发送、不记录")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出每条提醒")
+@pass_app
+def remind_cmd(app: App, now_text: str | None, dry_run: bool, as_json: bool) -> None:
+    """按工作日节奏给有未完成任务的单位发催办提醒（每个单位每个时点最多一封）。"""
+    from .mail import transport_from_config
+    from .remind import send_reminders
+
+    now = app.now(now_text)
+    transport = None if dry_run else transport_from_config(app.config, app.workspace)
+    try:
+        results = send_reminders(app.config, app.ledger, now, transport, dry_run=dry_run)
+    finally:
+        if transport is not None:
+            transport.close()
+    if as_json:
+        print_json([r.to_json() for r in results])
+    else:
+        _print_mail_results(app, results, f"{app.config.batch.title}：催办提醒（{clock.iso(now)}）")
+    if any(r.action == "failed" for r in results):
+        raise click.exceptions.Exit(1)
 
 # --------------------------------------------------------------------------- run / imap (issue 7)
 
+
+def _collect_from_imap(app: App, now: Any, paths: tuple[Path, ...]) -> list[Any]:
+    """``collect --imap``: the mailbox instead of files, then receipts; returns the file results."""
+    from .intake import collect_imap
+    from .mail import send_receipts, transport_from_config
+    from .service import InstanceLock
+
+    if paths:
+        raise click.UsageError("--imap 从邮箱收取，不能同时指定文件或文件夹。")
+    # One reader of the mailbox at a time: a running `automation run` already collects by itself.
+    with InstanceLock(app.config.workspace, "automation collect --imap"):
+        result = collect_imap(app.config, app.ledger, now)
+        new = [f for f in result.files if f.outcome in ("accepted", "quarantined")]
+        if new and app.config.collect.receipts:
+            transport = transport_from_config(app.config, app.workspace)
+            try:
+                sent = send_receipts(app.config, app.ledger, new, now, transport)
+            finally:
+                transport.close()
+            failed = sum(1 for r in sent if r.action == "failed")
+            if failed:
+                err_console.print(f"警告：{failed} 封回执发送失败（详见台账中的邮件记录）。", markup=False)
+    err_console.print(result.summary(), markup=False)
+    return result.files
+
+
+
+@cli.command("run")
+@click.option("--once", is_flag=True, help="只运行一轮（收取邮件、回执、刷新汇总表、到期提醒）后退出，适合任务计划程序")
+@pass_app
+def run_cmd(app: App, once: bool) -> None:
+    """长期运行：定时收取邮件、发回执、刷新汇总表，每天按时发催办提醒（Ctrl-C 停止）。"""
+    from .service import Service
+
+    service = Service(app.config, console=True)
+    if once:
+        if not service.run_once():
+            raise click.exceptions.Exit(1)
+        return
+    service.run_forever()
+
+
 # --------------------------------------------------------------------------- demo (issue 8)
+
+
+@cli.command("demo")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("duban-demo"),
+              show_default=True, help="演示目录（新建；以前的演示目录会被清空重建，其他非空目录不会被动）")
+def demo_cmd(workdir: Path) -> None:
+    """在新目录中用自带示例跑通全流程：导入、生成、分发（发件箱）、模拟报回、回收、汇总、催办。"""
+    from .demo import run_demo
+
+    result = run_demo(workdir, say=lambda msg: console.print(msg, markup=False, soft_wrap=True))
+    eml = sorted(result.outbox.glob("*.eml"))
+    quarantined = sorted(p for p in result.quarantine.glob("*") if p.suffix != ".txt")
+    console.print()
+    out = Table(title="演示输出在哪里", show_header=True)
+    out.add_column("内容")
+    out.add_column("位置", overflow="fold")
+    out.add_row("配置文件", str(result.config_path))
+    out.add_row(f"填报工作簿（{len(result.workbooks)} 个）", str(result.workspace / "workbooks"))
+    out.add_row(f"发件箱邮件（{len(eml)} 封 .eml）", str(result.outbox))
+    out.add_row("汇总表", str(result.report))
+    out.add_row(f"隔离区（{len(quarantined)} 个文件，附原因）", str(result.quarantine))
+    out.add_row("原件归档", str(result.workspace / "archive"))
+    out.add_row("台账", str(result.workspace / "ledger.sqlite3"))
+    console.print(out)
+    print_status(result.status)
+    console.print(f"继续体验（示例是 2021 年的批次，用 --now 指定模拟时间）：cd {result.workdir} && "
+                  f"automation status --now {result.status.get('now', '')[:16]}", markup=False, soft_wrap=True)
+
 
 
 # --------------------------------------------------------------------------- entry point
@@ -183,7 +477,10 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="automation", standalone_mode=False)
+        # Without standalone mode click *returns* the code of a `raise click.exceptions.Exit(n)`.
+        code = cli.main(args=args, prog_name="automation", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            return code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
     except click.ClickException as exc:

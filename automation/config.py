@@ -80,6 +80,7 @@ class MailConfig:
     retries: int = 3
     backoff_seconds: float = 5.0
     timeout: float = 30.0
+    ca_file: str = ""
 
     def password(self) -> str | None:
         return os.environ.get(self.password_env) if self.password_env else None
@@ -95,6 +96,7 @@ class ImapConfig:
     folder: str = "INBOX"
     processed_folder: str = "督办已处理"
     timeout: float = 30.0
+    ca_file: str = ""
 
     def password(self) -> str | None:
         return os.environ.get(self.password_env) if self.password_env else None
@@ -302,6 +304,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         retries=_typed(m, "mail", "retries", int, defaults.retries),
         backoff_seconds=_typed(m, "mail", "backoff_seconds", float, defaults.backoff_seconds),
         timeout=_typed(m, "mail", "timeout", float, defaults.timeout),
+        ca_file=str(base / ca) if (ca := _typed(m, "mail", "ca_file", str, "").strip()) else "",
     )
 
     im = _section(data, "imap")
@@ -316,6 +319,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         folder=_typed(im, "imap", "folder", str, idef.folder),
         processed_folder=_typed(im, "imap", "processed_folder", str, idef.processed_folder),
         timeout=_typed(im, "imap", "timeout", float, idef.timeout),
+        ca_file=str(base / ca) if (ca := _typed(im, "imap", "ca_file", str, "").strip()) else "",
     )
 
     c = _section(data, "collect")

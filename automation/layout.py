@@ -9,10 +9,27 @@ The office edits ``templates/report_template.xlsx`` (column order, labels, width
 fill-in flags, status options, instructions); :func:`automation.template.read_template` turns
 it into a Layout.  :data:`DEFAULT_LAYOUT` is what ``scripts/make_template.py`` writes.
 
-Metadata: a very hidden sheet holds key/value rows (:data:`META_KEYS`) and an HMAC-SHA256
-over them with the batch secret from the ledger (:func:`sign`, :func:`verify`).
-"""
+An issued workbook (what :func:`automation.workbooks.build_unit_workbook` writes):
 
+- :data:`TASK_SHEET` (任务清单): row 1 the title (:attr:`Layout.title_format`); row 2 the contact
+  row: a cell ``填报联系人：`` (:data:`CONTACT_LABEL` followed by a full-width colon, possibly
+  merged over several columns) and the unit's answer in the first cell after it, then the same
+  for ``联系电话：`` (:data:`PHONE_LABEL`); row :data:`HEADER_ROW` the header (the layout's
+  labels, in the layout's order); below it section (``一、…``) and subsection (``（一）…``)
+  heading rows, merged across the table and with an empty 序号 cell, and one row per task whose
+  ``number`` column holds the task number as a number.  Units may re-sort, filter, insert rows
+  or save as .xls/.ods, so readers should locate the header by its labels and rows by 序号.
+- :data:`HELP_SHEET` (填报说明): the instructions.
+- :data:`LISTS_SHEET` (hidden): column A row 1 the status column's header, rows 2.. the status
+  options (the dropdown's source range); column B their meanings.
+- :data:`META_SHEET` (very hidden): one key/value pair per row, column A the key, column B the
+  value, every cell a string, no header row.  The rows are :data:`META_KEYS` in order
+  (``tasks`` = comma-separated task numbers in sheet order, ``unit_id`` = ledger ``units.id``,
+  ``issued_at`` = ISO time with offset), then ``signature`` = :func:`sign` over them with the
+  batch secret (hex), then unsigned layout hints (:data:`META_HINT_KEYS`: ``header_row`` as
+  a 1-based row number, ``contact_cell`` and ``phone_cell`` as A1 references) that a reader may
+  use as a first guess but must not trust.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -32,6 +49,10 @@ __all__ = [
     "META_SHEET",
     "META_MAGIC",
     "META_KEYS",
+    "META_HINT_KEYS",
+    "SIGNATURE_KEY",
+    "HEADER_ROW",
+    "FIELD_NAMES",
     "CONTACT_LABEL",
     "PHONE_LABEL",
     "FILL_KEYS",
@@ -51,10 +72,23 @@ PHONE_LABEL = "联系电话"
 
 #: Keys signed by the HMAC, in canonical order.
 META_KEYS = ("magic", "batch_uid", "batch_title", "unit_id", "unit_name", "template_version", "issued_at", "tasks")
+#: The metadata row holding the HMAC (hex) over :data:`META_KEYS`.
+SIGNATURE_KEY = "signature"
+#: Unsigned hints after the signature row: where the builder put the header and contact cells.
+META_HINT_KEYS = ("header_row", "contact_cell", "phone_cell")
+#: 1-based row of the 任务清单 header in issued workbooks (title, contact row, header).
+HEADER_ROW = 3
 
 #: Column keys the office may place, and what they hold.
 TASK_KEYS = ("number", "title", "requirement", "lead", "responsible", "role")
 FILL_KEYS = ("status", "progress", "completed_on", "evidence", "issues")
+#: The fixed Chinese name of each column key: what the template's 对应内容 row holds, so the
+#: office may rename a header freely while the builder still knows what the column is.
+FIELD_NAMES = {
+    "number": "序号", "title": "工作任务", "requirement": "工作要求", "lead": "牵头单位", "responsible": "责任单位",
+    "role": "本单位角色", "status": "落实情况", "progress": "工作进展及成效", "completed_on": "完成时间",
+    "evidence": "佐证材料", "issues": "存在问题及下步打算",
+}
 COLUMN_KINDS = {
     "number": "number", "title": "text", "requirement": "text", "lead": "text", "responsible": "text",
     "role": "text", "status": "status", "progress": "long_text", "completed_on": "date", "evidence": "text",
@@ -70,7 +104,7 @@ class Column:
     header: str
     width: float
     fill_in: bool
-    prompt: str = ""
+    prompt: str = ""  # input message; {statuses} stands for the status options
     header_style: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -134,21 +168,21 @@ _FILL_HEADER = {**_HEADER, "bg_color": "#FFF2CC"}
 
 DEFAULT_LAYOUT = Layout(
     columns=(
-        Column("number", "序号", 6, False, header_style=_HEADER),
-        Column("title", "工作任务", 24, False, header_style=_HEADER),
-        Column("requirement", "工作要求", 40, False, header_style=_HEADER),
-        Column("lead", "牵头单位", 14, False, header_style=_HEADER),
-        Column("responsible", "责任单位", 14, False, header_style=_HEADER),
-        Column("role", "本单位角色", 12, False, header_style=_HEADER),
+        Column("number", "序号", 5, False, header_style=_HEADER),
+        Column("title", "工作任务", 22, False, header_style=_HEADER),
+        Column("requirement", "工作要求", 36, False, header_style=_HEADER),
+        Column("lead", "牵头单位", 12, False, header_style=_HEADER),
+        Column("responsible", "责任单位", 12, False, header_style=_HEADER),
+        Column("role", "本单位角色", 10, False, header_style=_HEADER),
         Column("status", "落实情况", 10, True,
-               "请从下拉列表选择：已完成 / 推进中 / 未启动 / 不适用。", _FILL_HEADER),
-        Column("progress", "工作进展及成效", 36, True,
+               "请从下拉列表选择：{statuses}。", _FILL_HEADER),
+        Column("progress", "工作进展及成效", 32, True,
                "简要写明已做的工作、取得的成效；选“已完成”时必填。", _FILL_HEADER),
-        Column("completed_on", "完成时间", 12, True,
+        Column("completed_on", "完成时间", 11, True,
                "填写日期，例如 2021-06-30；未完成可留空。", _FILL_HEADER),
-        Column("evidence", "佐证材料", 20, True,
+        Column("evidence", "佐证材料", 16, True,
                "填写佐证材料名称或网址，材料另行报送。", _FILL_HEADER),
-        Column("issues", "存在问题及下步打算", 28, True,
+        Column("issues", "存在问题及下步打算", 24, True,
                "如有困难或问题，请写明原因和下一步安排。", _FILL_HEADER),
     ),
     status_options=(
@@ -170,7 +204,7 @@ DEFAULT_LAYOUT = Layout(
         "六、填报中有疑问请联系：{office} {contact}，电话 {phone}。",
     ),
     styles={
-        "title": {"bold": True, "font_name": "黑体", "font_size": 16, "align": "center", "valign": "vcenter"},
+        "title": {"bold": True, "font_name": "黑体", "font_size": 16, "valign": "vcenter"},  # centred by the builder
         "section": {"bold": True, "font_name": "黑体", "font_size": 11, "bg_color": "#EDEDED", "border": 1,
                     "valign": "vcenter", "text_wrap": True},
         "subsection": {"bold": True, "font_name": "楷体", "font_size": 11, "bg_color": "#F5F5F5", "border": 1,

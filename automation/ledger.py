@@ -213,6 +213,10 @@ MIGRATIONS: list[str] = [
         detail  TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # 2: responses in receipt order: the report's 提交记录 streams every response without a sort
+    """
+    CREATE INDEX responses_received ON responses(batch_id, received_at);
+    """,
 ]
 
 
@@ -617,20 +621,22 @@ class Ledger:
             )
             sid = int(cur.lastrowid or 0)
             if outcome == "accepted" and batch_id is not None and unit_id is not None:
-                for r in responses:
-                    rc = self.conn.execute(
-                        "INSERT INTO responses(submission_id, batch_id, unit_id, task_number, status, progress, "
-                        "completed_on, evidence, issues, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (sid, batch_id, unit_id, r["task_number"], r["status"], r.get("progress") or "",
-                         r.get("completed_on"), r.get("evidence") or "", r.get("issues") or "", received),
-                    )
-                    self.conn.execute(
-                        "INSERT INTO answers(batch_id, unit_id, task_number, response_id, received_at) "
-                        "VALUES (?,?,?,?,?) ON CONFLICT(batch_id, unit_id, task_number) DO UPDATE SET "
-                        "response_id = excluded.response_id, received_at = excluded.received_at "
-                        "WHERE excluded.received_at >= answers.received_at",
-                        (batch_id, unit_id, r["task_number"], rc.lastrowid, received),
-                    )
+                # Set-based (three statements, not two per row): collect stores thousands of rows a run.
+                self.conn.executemany(
+                    "INSERT INTO responses(submission_id, batch_id, unit_id, task_number, status, progress, "
+                    "completed_on, evidence, issues, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [(sid, batch_id, unit_id, r["task_number"], r["status"], r.get("progress") or "",
+                      r.get("completed_on"), r.get("evidence") or "", r.get("issues") or "", received)
+                     for r in responses],
+                )
+                self.conn.execute(
+                    "INSERT INTO answers(batch_id, unit_id, task_number, response_id, received_at) "
+                    "SELECT batch_id, unit_id, task_number, id, received_at FROM responses WHERE submission_id = ? "
+                    "ON CONFLICT(batch_id, unit_id, task_number) DO UPDATE SET "
+                    "response_id = excluded.response_id, received_at = excluded.received_at "
+                    "WHERE excluded.received_at >= answers.received_at",
+                    (sid,),
+                )
             self.conn.executemany(
                 "INSERT INTO problems(submission_id, severity, sheet, cell, task_number, field, message) "
                 "VALUES (?,?,?,?,?,?,?)",

@@ -1,0 +1,723 @@
+"""Collect returned workbooks: pre-check, identify, validate, archive, merge into the ledger.
+
+Stage 4 of the loop.  Every file ends in exactly one outcome:
+
+- ``accepted``: its rows are in the ledger (one submission, its responses and problems, in one
+  transaction); the original is archived under ``<workspace>/archive/<sha256>.<ext>``;
+- ``quarantined``: copied to ``<workspace>/quarantine/`` next to a ``.原因.txt`` reason file,
+  recorded in the ledger with the reason;
+- ``duplicate``: the same bytes were processed before (by SHA-256): nothing changes.
+
+A file in ``<workspace>/inbox/`` is removed from there only after its archive or quarantine copy
+and its ledger rows are on disk (fsync for a single file; one ``os.sync`` per batch of files in
+:func:`collect_paths`); inputs anywhere else are never touched.  Re-running on the same files
+changes nothing, and a run killed at any point can simply be run again (what was stored is then
+a duplicate and leaves the inbox; what was not is processed).
+
+Parsing happens in :mod:`automation.safety`'s worker subprocesses (pre-checks, memory limit,
+timeout); the workers parse the next files while this process validates and stores the current
+one.  The sheet itself is judged by :mod:`automation.returned`, values by :mod:`automation.values`.
+
+Files from a mailbox carry a ``sender``: it must be a registered unit address (``email``/``cc``)
+or the file is quarantined; a unit's address sending another unit's signed workbook is accepted
+for the workbook's unit with a warning naming the sender's unit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from . import clock
+from .config import Config
+from .errors import AutomationError
+from .fsutil import safe_filename, sha256_bytes, sha256_file
+from .layout import DEFAULT_LAYOUT, META_KEYS, META_MAGIC, META_SHEET, TASK_SHEET, Layout, verify
+from .ledger import Batch, Ledger, UnitRow
+from .load import Task
+from .returned import NoTaskSheet, Rules, SheetReading, evaluate, read_metadata, read_task_sheet
+from .safety import SUPPORTED_SUFFIXES, Limits, ParsedBook, ParserPool, Refused, get_pool, unsupported_reason
+from .text import squash
+from .workspace import Workspace
+
+__all__ = ["FileResult", "collect_paths", "collect_file", "collect_bytes", "summarize", "CRASH_ENV"]
+
+#: Test hook: ``<point>:<n>`` SIGKILLs this process the n-th time it reaches ``point``
+#: (archived / recorded / quarantined), to prove that a killed run can simply be run again.
+CRASH_ENV = "DUBAN_TEST_CRASH_AT"
+
+logger = logging.getLogger(__name__)
+_SKIP_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
+_FLUSH_EVERY = 64
+
+
+@dataclass
+class FileResult:
+    """What happened to one returned file (the collect command prints one line per result)."""
+
+    file_name: str
+    sha256: str
+    outcome: str                          # accepted | quarantined | duplicate
+    reason: str = ""
+    unit: str | None = None
+    unit_id: int | None = None
+    rows_accepted: int = 0
+    tasks_accepted: list[int] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    submission_id: int | None = None
+    signed: bool = False
+    archive_path: str | None = None
+    quarantine_path: str | None = None
+    sender: str | None = None
+    source: str = "folder"
+    message_id: str | None = None
+    received_at: str | None = None
+    contact: str = ""
+    phone: str = ""
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return [p for p in self.problems if p.get("severity") == "error"]
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        return [p for p in self.problems if p.get("severity") != "error"]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(results: Sequence[FileResult]) -> dict[str, Any]:
+    """The ``collect --json`` document: every file plus totals."""
+    return {
+        "files": [r.to_json() for r in results],
+        "totals": {
+            "files": len(results),
+            "accepted": sum(r.outcome == "accepted" for r in results),
+            "quarantined": sum(r.outcome == "quarantined" for r in results),
+            "duplicate": sum(r.outcome == "duplicate" for r in results),
+            "rows": sum(r.rows_accepted for r in results),
+            "problems": sum(len(r.problems) for r in results),
+        },
+    }
+
+
+class _Quarantine(Exception):
+    def __init__(self, reason: str, problems: Sequence[dict[str, Any]] = (), unit: UnitRow | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.problems = list(problems)
+        self.unit = unit
+
+
+@dataclass
+class _Item:
+    """One file to process (from a path or from bytes)."""
+
+    name: str                             # what the office sees (original name)
+    data: bytes | None                    # None when too big to read (quarantined from ``path``)
+    sha256: str
+    size: int
+    received_at: dt.datetime
+    path: Path | None = None
+    source: str = "folder"
+    sender: str | None = None
+    message_id: str | None = None
+    in_inbox: bool = False
+    ticket: int | None = None
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix.lower()
+
+
+@dataclass
+class _Identity:
+    batch: Batch
+    unit: UnitRow
+    layout: Layout
+    signed: bool
+    problems: list[dict[str, Any]]
+
+
+class _Run:
+    """Per-run context: ledger lookups cached, the worker pool, the workspace folders."""
+
+    def __init__(self, config: Config, ledger: Ledger, now: dt.datetime, pool: ParserPool | None = None) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.now = now
+        self.ws = Workspace(config.workspace)
+        for folder in (self.ws.inbox, self.ws.archive, self.ws.quarantine):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.limits = Limits.from_config(config.collect)
+        self.pool = pool or get_pool(self.limits)
+        self.batch = ledger.require_batch(config.batch.title)
+        self.rules = Rules(config.collect.require_progress_when_done, config.collect.no_future_completion)
+        self.tasks: dict[int, Task] = {t.number: t for t in ledger.tasks(self.batch.id)}
+        self.assigned: dict[int, dict[int, str]] = {}
+        for a in ledger.assignments(self.batch.id):
+            self.assigned.setdefault(a["unit_id"], {})[a["task"]] = a["role"]
+        self.units: dict[int, UnitRow] = {u.id: u for u in ledger.units(active_only=False)}
+        self.by_email: dict[str, set[int]] = {}
+        for u in self.units.values():
+            for addr in (*u.emails, *u.cc):
+                self.by_email.setdefault(addr.strip().lower(), set()).add(u.id)
+        self._layouts: dict[str, Layout | None] = {}
+        self._batches: dict[str, Batch | None] = {}
+        self._spellings: list[tuple[str, int]] | None = None
+        self._crash = _crash_plan()
+        self.seen: set[str] = set()
+        self.inbox_real = Path(os.path.realpath(self.ws.inbox))
+        self.inbox_dirs: dict[str, bool] = {}
+        # Durability: a single-file call fsyncs each copy before touching the inbox; a batch run
+        # writes copies without fsync and, every so often and at the end, makes everything
+        # durable at once (os.sync) before removing the inbox files it has stored.
+        self.batched = False
+        self.unsynced: list[Path] = []
+        self.removals: list[Path] = []
+
+    def write(self, target: Path, data: bytes | None = None, src: Path | None = None) -> None:
+        """Write a copy atomically (temp file + rename); fsync now unless batched."""
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if data is not None:
+                    out.write(data)
+                else:
+                    assert src is not None
+                    with open(src, "rb") as fin:
+                        shutil.copyfileobj(fin, out, 1 << 20)
+                if not self.batched:
+                    out.flush()
+                    os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        if self.batched:
+            self.unsynced.append(target)
+
+    def remove_later(self, item: _Item) -> None:
+        """Remove an inbox file once its copy and its ledger rows are durable."""
+        if not (item.in_inbox and item.path is not None):
+            return
+        if self.batched:
+            self.removals.append(item.path)
+            if len(self.removals) >= _FLUSH_EVERY:
+                self.flush()
+        else:
+            item.path.unlink(missing_ok=True)
+
+    def flush(self) -> None:
+        """Make every copy and ledger commit so far durable, then empty the inbox of what they cover."""
+        if not (self.unsynced or self.removals):
+            return
+        if hasattr(os, "sync"):
+            os.sync()
+        else:  # pragma: no cover - Windows: no global sync; fsync each copy instead
+            for path in self.unsynced:
+                with open(path, "rb+") as fh:
+                    os.fsync(fh.fileno())
+        self.unsynced.clear()
+        for path in self.removals:
+            path.unlink(missing_ok=True)
+        self.removals.clear()
+
+    # -- lookups
+
+    def layout(self, version: str) -> Layout | None:
+        if version not in self._layouts:
+            spec = self.ledger.layout(version) if version else None
+            try:
+                self._layouts[version] = Layout.from_dict(spec) if spec else None
+            except (KeyError, TypeError, ValueError):
+                self._layouts[version] = None
+        return self._layouts[version]
+
+    def batch_by_uid(self, uid: str) -> Batch | None:
+        if uid not in self._batches:
+            self._batches[uid] = self.ledger.batch_by_uid(uid) if uid else None
+        return self._batches[uid]
+
+    def latest_layout(self) -> Layout:
+        row = self.ledger.execute(
+            "SELECT template_version FROM issues WHERE batch_id = ? ORDER BY issued_at DESC, id DESC LIMIT 1",
+            (self.batch.id,)).fetchone()
+        return (self.layout(row[0]) if row else None) or DEFAULT_LAYOUT
+
+    def spellings(self) -> list[tuple[str, int]]:
+        """(squashed spelling, unit id) for every unit with tasks in the batch, longest first."""
+        if self._spellings is None:
+            city = self.config.office.city
+            out: list[tuple[str, int]] = []
+            for uid in self.assigned:
+                u = self.units.get(uid)
+                if u is None:
+                    continue
+                names = [u.name, *u.aliases]
+                if city:
+                    names += [f"{city}{n}" for n in names if n.startswith("市")]
+                    names += [f"{city}市{n}" for n in names if not n.startswith(("市", city))]
+                out += [(squash(n), uid) for n in names if squash(n)]
+            self._spellings = sorted(set(out), key=lambda s: (-len(s[0]), s[0]))
+        return self._spellings
+
+    def checkpoint(self, point: str) -> None:
+        if self._crash and self._crash[0] == point:
+            self._crash[1] -= 1
+            if self._crash[1] <= 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _crash_plan() -> list[Any] | None:
+    spec = os.environ.get(CRASH_ENV, "")
+    if ":" not in spec:
+        return None
+    point, _, count = spec.partition(":")
+    return [point, int(count or 1)]
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def collect_paths(
+    config: Config,
+    ledger: Ledger,
+    paths: Sequence[Path] | None,
+    now: dt.datetime,
+    *,
+    progress: Callable[[int, int, FileResult], None] | None = None,
+) -> list[FileResult]:
+    """Collect files and folders (default ``<workspace>/inbox/``), oldest first.
+
+    Folders are walked recursively; hidden files and Office/LibreOffice lock files (``~$…``,
+    ``.~lock…#``) are skipped.  Files inside the inbox are removed once safely stored.
+    ``progress(done, total, result)`` is called after each file.
+    """
+    run = _Run(config, ledger, now)
+    run.batched = True
+    files = _expand(list(paths) if paths else [run.ws.inbox])
+    items = [_item_from_path(run, p) for p in files]
+    items.sort(key=lambda it: (it.received_at, it.name))
+    results: list[FileResult] = []
+    # Keep a few files in flight in the workers while this process stores earlier ones.
+    ahead = 2 * len(run.pool.workers)
+    try:
+        for item in items[:ahead]:
+            _submit(run, item)
+        for i, item in enumerate(items):
+            if i + ahead < len(items):
+                _submit(run, items[i + ahead])
+            result = _process(run, item)
+            results.append(result)
+            if progress:
+                progress(i + 1, len(items), result)
+    finally:
+        run.flush()
+    return results
+
+
+def collect_file(
+    config: Config,
+    ledger: Ledger,
+    path: Path,
+    now: dt.datetime,
+    *,
+    source: str = "folder",
+    sender: str | None = None,
+    message_id: str | None = None,
+    received_at: dt.datetime | None = None,
+    original_name: str | None = None,
+) -> FileResult:
+    """Collect one file (removed afterwards only if it lies in the inbox)."""
+    run = _Run(config, ledger, now)
+    item = _item_from_path(run, Path(path), received_at=received_at, name=original_name)
+    item.source, item.sender, item.message_id = source, sender, message_id
+    _submit(run, item)
+    return _process(run, item)
+
+
+def collect_bytes(
+    config: Config,
+    ledger: Ledger,
+    name: str,
+    data: bytes,
+    now: dt.datetime,
+    *,
+    source: str = "imap",
+    sender: str | None = None,
+    message_id: str | None = None,
+    received_at: dt.datetime | None = None,
+) -> FileResult:
+    """Collect an attachment held in memory.  ``name`` is untrusted and never used as a path."""
+    run = _Run(config, ledger, now)
+    item = _Item(name=_display_name(name), data=data, sha256=sha256_bytes(data), size=len(data),
+                 received_at=clock.local(received_at or now), source=source, sender=sender, message_id=message_id)
+    _submit(run, item)
+    return _process(run, item)
+
+
+# --------------------------------------------------------------------------- gathering
+
+
+def _display_name(name: str) -> str:
+    name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f").strip()
+    return name[:200] or "附件"
+
+
+def _skip(name: str) -> bool:
+    """Hidden files, Office/LibreOffice lock files (~$…, .~lock…#), Thumbs.db and our reason files."""
+    return name.startswith((".", "~$")) or name.lower() in _SKIP_NAMES or name.endswith(".原因.txt")
+
+
+def _walk(folder: Path, out: list[Path]) -> None:
+    # os.scandir: file types come with the listing, no stat per file.
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for e in entries:
+        if e.name.startswith("."):
+            continue
+        if e.is_dir():
+            _walk(Path(e.path), out)
+        elif e.is_file() and not _skip(e.name):
+            out.append(Path(e.path))
+
+
+def _expand(paths: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            _walk(p, out)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise AutomationError(f"{p}：文件或文件夹不存在。")
+    return list(dict.fromkeys(out))
+
+
+def _in_inbox(run: _Run, path: Path) -> bool:
+    parent = str(path.parent)
+    known = run.inbox_dirs.get(parent)
+    if known is None:
+        try:
+            known = Path(os.path.realpath(parent)).is_relative_to(run.inbox_real)
+        except OSError:
+            known = False
+        run.inbox_dirs[parent] = known
+    return known
+
+
+def _item_from_path(run: _Run, path: Path, received_at: dt.datetime | None = None, name: str | None = None) -> _Item:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise AutomationError(f"{path}：无法读取（{exc.strerror}）。") from exc
+    if received_at is None:
+        received_at = min(dt.datetime.fromtimestamp(st.st_mtime, clock.TZ), clock.local(run.now))
+    if st.st_size > run.limits.max_file_bytes:
+        data, sha = None, sha256_file(path)
+    else:
+        data = path.read_bytes()
+        sha = sha256_bytes(data)
+    return _Item(name=_display_name(name or path.name), data=data, sha256=sha, size=st.st_size,
+                 received_at=clock.local(received_at), path=path, in_inbox=_in_inbox(run, path))
+
+
+def _submit(run: _Run, item: _Item) -> None:
+    """Hand a parseable file to the worker (skipping what will not be parsed anyway)."""
+    if item.ticket is not None or item.data is None or item.suffix not in SUPPORTED_SUFFIXES:
+        return
+    if item.sha256 in run.seen:
+        return
+    run.seen.add(item.sha256)
+    if run.ledger.submission_by_sha(item.sha256) is not None:
+        return
+    item.ticket = run.pool.submit(item.data, item.name, (TASK_SHEET, META_SHEET))
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def _process(run: _Run, item: _Item) -> FileResult:
+    base = FileResult(file_name=item.name, sha256=item.sha256, outcome="quarantined", sender=item.sender,
+                      source=item.source, message_id=item.message_id, received_at=clock.iso(item.received_at))
+    previous = run.ledger.submission_by_sha(item.sha256)
+    if previous is not None:
+        _drain(run, item)
+        return _duplicate(run, item, base, previous)
+    try:
+        if item.suffix not in SUPPORTED_SUFFIXES:
+            raise _Quarantine(unsupported_reason(item.suffix))
+        if item.data is None:
+            raise _Quarantine(
+                f"文件过大（{item.size / (1 << 20):.1f} MB，上限 {run.config.collect.max_file_mb:.0f} MB）。"
+                "请删除无关的图片或工作表后重新保存发送。")
+        sender_units = _sender_units(run, item.sender)
+        if item.ticket is None:  # not submitted ahead (a repeat of a file earlier in this run)
+            item.ticket = run.pool.submit(item.data, item.name, (TASK_SHEET, META_SHEET))
+        try:
+            book = run.pool.result(item.ticket)
+        except Refused as exc:
+            raise _Quarantine(exc.reason) from exc
+        finally:
+            item.ticket = None
+        return _accept(run, item, base, book, sender_units)
+    except _Quarantine as q:
+        return _quarantine(run, item, base, q)
+
+
+def _drain(run: _Run, item: _Item) -> None:
+    if item.ticket is not None:
+        try:
+            run.pool.result(item.ticket)
+        except Refused:
+            pass
+        item.ticket = None
+
+
+def _address(sender: str | None) -> str:
+    return (parseaddr(sender or "")[1] or sender or "").strip().lower()
+
+
+def _sender_units(run: _Run, sender: str | None) -> set[int] | None:
+    if not sender:
+        return None
+    address = _address(sender)
+    units = run.by_email.get(address)
+    if not units:
+        raise _Quarantine(
+            f"发件人 {address} 不在单位通讯录中（config.toml 各单位的 email/cc），未接收。"
+            "如确为某单位的新邮箱，请在 config.toml 中登记后重新收取。")
+    return units
+
+
+def _problem(severity: str, message: str, **kw: Any) -> dict[str, Any]:
+    return {"severity": severity, "sheet": kw.get("sheet"), "cell": kw.get("cell"),
+            "task_number": kw.get("task_number"), "field": kw.get("field"), "message": message}
+
+
+def _identify(run: _Run, item: _Item, book: ParsedBook,
+              sender_units: set[int] | None) -> tuple[_Identity, SheetReading]:
+    meta = read_metadata(book)
+    problems: list[dict[str, Any]] = []
+    if meta is not None:
+        batch, unit, layout = _verify_metadata(run, meta)
+        signed = True
+    else:
+        layout = run.latest_layout()
+        batch, unit, signed = run.batch, None, False
+    try:
+        reading = read_task_sheet(book, layout, meta or {})
+    except NoTaskSheet as exc:
+        raise _Quarantine(exc.reason, unit=unit) from exc
+    if unit is None:
+        if not run.config.collect.accept_unsigned:
+            raise _Quarantine("文件没有签名页（可能是把内容复制到了新表格中），按设置不予接收。"
+                              "请在下发的原工作簿中填写后发送。")
+        unit = _unit_from_names(run, reading.title, item.name)
+        how = "标题或文件名"
+        if unit is None and sender_units is not None and len(sender_units) == 1:
+            only = next(iter(sender_units))
+            unit, how = (run.units.get(only), "发件邮箱") if only in run.assigned else (None, how)
+        if unit is None:
+            raise _Quarantine(
+                "文件没有签名页（可能是把内容复制到了新表格中），且无法从标题或文件名确定是哪个单位。"
+                "请在下发的原工作簿中填写，或在文件名中写明单位名称后重新发送。")
+        problems.append(_problem(
+            "warning", f"文件没有签名页（不是下发的原工作簿），已根据{how}认定为“{unit.name}”并接收，请核实。"))
+    return _Identity(batch, unit, layout, signed, problems), reading
+
+
+def _verify_metadata(run: _Run, meta: dict[str, str]) -> tuple[Batch, UnitRow, Layout]:
+    forged = ("签名校验失败：工作簿的隐藏签名页被改动过或为伪造，未接收。"
+              "请使用办公室下发的原工作簿填报（可以另存为其他格式，但不要复制到新表格）。")
+    if meta.get("magic") != META_MAGIC or not meta.get("signature"):
+        raise _Quarantine(forged)
+    batch = run.batch_by_uid(meta.get("batch_uid", ""))
+    if batch is None:
+        raise _Quarantine("这个工作簿不是本台账中任何批次下发的（批次标识不认识），未接收。")
+    fields = {k: meta.get(k, "") for k in META_KEYS}
+    if not verify(batch.secret, fields, meta.get("signature", "")):
+        raise _Quarantine(forged)
+    try:
+        unit_id = int(float(meta.get("unit_id", "")))
+    except ValueError:
+        raise _Quarantine(forged) from None
+    unit = run.units.get(unit_id)
+    if batch.id != run.batch.id:
+        raise _Quarantine(
+            f"这是往期批次“{batch.title}”的工作簿，不是本批“{run.batch.title}”的。"
+            "请使用本批下发的工作簿填报。", unit=unit)
+    if unit is None or unit_id not in run.assigned:
+        raise _Quarantine(f"工作簿对应的单位“{meta.get('unit_name', '')}”在本批次中没有任务，未接收。", unit=unit)
+    return batch, unit, run.layout(meta.get("template_version", "")) or run.latest_layout()
+
+
+def _unit_from_names(run: _Run, title: str, file_name: str) -> UnitRow | None:
+    """The one unit named in the sheet title, else in the file name (None if none or several)."""
+    batch_key = squash(run.batch.title)
+    for text in (title, Path(file_name).stem):
+        hay = squash(text).replace(batch_key, "")
+        found: set[int] = set()
+        taken: list[tuple[int, int]] = []
+        for spelling, uid in run.spellings():
+            start = hay.find(spelling)
+            while start >= 0:
+                end = start + len(spelling)
+                if not any(s < end and start < e for s, e in taken):
+                    taken.append((start, end))
+                    found.add(uid)
+                start = hay.find(spelling, start + 1)
+        if len(found) == 1:
+            return run.units[found.pop()]
+        if len(found) > 1:
+            return None
+    return None
+
+
+def _accept(run: _Run, item: _Item, base: FileResult, book: ParsedBook, sender_units: set[int] | None) -> FileResult:
+    try:
+        ident, reading = _identify(run, item, book, sender_units)
+        unit = ident.unit
+        assigned = run.assigned.get(unit.id, {})
+        ev = evaluate(reading, ident.layout, assigned, run.tasks, ident.batch.year, item.received_at.date(),
+                      run.rules)
+    except _Quarantine:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a file we fail to understand is quarantined, the run goes on
+        logger.exception("collect: cannot interpret %s", item.name)
+        raise _Quarantine(f"文件内容无法解读（{type(exc).__name__}），已隔离待人工查看。请办公室检查该文件，"
+                          "必要时请单位使用下发的工作簿重新填报。") from exc
+    if ev.formula_cells:
+        first = ev.formula_cells[0]
+        where = f"{first['sheet']}!{first['cell']}" if first.get("cell") else first["sheet"]
+        raise _Quarantine(
+            f"{where} {first['message']}，出于安全考虑整个文件未接收。请删去开头的“=”等符号或改写内容后重新报送。",
+            problems=ev.formula_cells, unit=unit)
+    problems = ident.problems + ev.problems
+    if sender_units is not None and unit.id not in sender_units:
+        senders = "、".join(run.units[u].name for u in sorted(sender_units) if u in run.units)
+        problems.insert(0, _problem(
+            "warning", f"这是“{unit.name}”的工作簿，却由“{senders}”的邮箱 {_address(item.sender)} 发来；"
+                       f"已按“{unit.name}”接收，请核实。"))
+    if not ev.responses and not any(p["severity"] == "error" for p in problems):
+        problems.append(_problem("warning", "工作簿中没有填写任何任务的落实情况，本次没有记录内容。",
+                                 sheet=reading.sheet.name))
+
+    ext = item.suffix if item.suffix in SUPPORTED_SUFFIXES else ".bin"
+    archive = run.ws.archive / f"{item.sha256}{ext}"
+    if _size(archive) != item.size:
+        assert item.data is not None
+        run.write(archive, item.data)
+    run.checkpoint("archived")
+    sid = run.ledger.record_submission(
+        sha256=item.sha256, file_name=item.name, archive_path=_rel(run, archive), received_at=item.received_at,
+        now=run.now, outcome="accepted", batch_id=ident.batch.id, unit_id=unit.id, signed=ident.signed,
+        source=item.source, message_id=item.message_id, sender=item.sender, contact=reading.contact or None,
+        phone=reading.phone or None, responses=ev.responses, problems=problems,
+    )
+    run.checkpoint("recorded")
+    run.remove_later(item)
+    base.outcome = "accepted"
+    base.unit, base.unit_id = unit.name, unit.id
+    base.rows_accepted = len(ev.responses)
+    base.tasks_accepted = ev.tasks
+    base.problems = problems
+    base.submission_id = sid
+    base.signed = ident.signed
+    base.archive_path = str(archive)
+    base.contact, base.phone = reading.contact, reading.phone
+    errors = sum(p["severity"] == "error" for p in problems)
+    base.reason = f"接收 {len(ev.responses)} 项" + (f"，{len(problems)} 个问题（其中 {errors} 个需更正）" if problems else "")
+    return base
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _rel(run: _Run, path: Path) -> str:
+    try:
+        return path.relative_to(run.ws.root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _quarantine(run: _Run, item: _Item, base: FileResult, q: _Quarantine) -> FileResult:
+    stem = safe_filename(item.name, max_len=60, default="附件")
+    target = run.ws.quarantine / f"{item.sha256[:12]}-{stem}"
+    if _size(target) != item.size:
+        run.write(target, item.data, item.path)
+    lines = [
+        f"文件：{item.name}",
+        f"收到时间：{clock.iso(item.received_at)}",
+        f"来源：{item.source}" + (f"（发件人 {item.sender}）" if item.sender else ""),
+        f"SHA-256：{item.sha256}",
+        f"隔离原因：{q.reason}",
+    ]
+    lines += [f"  - {p.get('sheet') or ''}{'!' + p['cell'] if p.get('cell') else ''} {p['message']}" for p in q.problems]
+    run.write(target.with_name(target.name + ".原因.txt"), ("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    run.checkpoint("quarantined")
+    sid = run.ledger.record_submission(
+        sha256=item.sha256, file_name=item.name, archive_path=_rel(run, target), received_at=item.received_at,
+        now=run.now, outcome="quarantined", batch_id=run.batch.id, unit_id=q.unit.id if q.unit else None,
+        reason=q.reason, source=item.source, message_id=item.message_id, sender=item.sender,
+        problems=q.problems, quarantine_path=_rel(run, target),
+    )
+    run.checkpoint("recorded")
+    run.remove_later(item)
+    base.outcome = "quarantined"
+    base.reason = q.reason
+    base.problems = q.problems
+    base.submission_id = sid
+    base.quarantine_path = str(target)
+    if q.unit is not None:
+        base.unit, base.unit_id = q.unit.name, q.unit.id
+    return base
+
+
+def _duplicate(run: _Run, item: _Item, base: FileResult, previous: dict[str, Any]) -> FileResult:
+    run.remove_later(item)
+    unit = run.units.get(previous["unit_id"]) if previous.get("unit_id") else None
+    what = "已接收" if previous["outcome"] == "accepted" else "已隔离"
+    base.outcome = "duplicate"
+    base.reason = (f"同一文件已于 {previous['processed_at'][:16].replace('T', ' ')} 处理过（{what}，"
+                   f"当时文件名“{previous['file_name']}”），本次不重复处理。")
+    base.submission_id = previous["id"]
+    base.signed = bool(previous["signed"])
+    if unit is not None:
+        base.unit, base.unit_id = unit.name, unit.id
+    path = run.ws.root / previous["archive_path"]
+    if previous["outcome"] == "accepted":
+        base.archive_path = str(path)
+    else:
+        base.quarantine_path = str(path)
+    return base
+
+
+def result_line(result: FileResult) -> str:
+    """One line for the office: accepted N rows, problems M / quarantined: reason."""
+    if result.outcome == "accepted":
+        text = f"已接收 {result.rows_accepted} 项"
+        if result.problems:
+            text += f"，问题 {len(result.problems)} 个"
+        return text
+    if result.outcome == "duplicate":
+        return "重复文件，已跳过"
+    return f"已隔离：{result.reason}"
+

@@ -1,0 +1,248 @@
+"""The Chinese texts of every e-mail: cover letter, 回执 (receipt) and reminders.
+
+Each letter comes as a subject, a real plain-text body and an HTML body with the same content
+(the plain text is written for reading, not derived from the HTML).  Everything that comes from
+units or task tables is HTML-escaped: a task title or a problem message is text, never markup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import clock
+from .config import Config
+from .layout import DEFAULT_LAYOUT
+from .ledger import Batch, UnitRow
+from .load import Task
+
+__all__ = ["Letter", "cover_letter", "receipt_letter", "reminder_letter", "cn_date"]
+
+_WEEKDAYS = "一二三四五六日"
+_TABLE = 'style="border-collapse:collapse;font-size:14px;margin:8px 0"'
+_TH = 'style="border:1px solid #999;background:#D9E1F2;padding:4px 8px;text-align:left"'
+_TD = 'style="border:1px solid #999;padding:4px 8px;vertical-align:top"'
+_P = 'style="margin:6px 0;line-height:1.6"'
+
+
+@dataclass(frozen=True)
+class Letter:
+    subject: str
+    text: str
+    html: str
+
+
+def cn_date(day: dt.date) -> str:
+    """2026年10月9日（星期五）"""
+    return f"{day.year}年{day.month}月{day.day}日（星期{_WEEKDAYS[day.weekday()]}）"
+
+
+def _cn_time(at: dt.datetime) -> str:
+    at = clock.local(at)
+    return f"{at.year}年{at.month}月{at.day}日 {at:%H:%M}"
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _html_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    head = "".join(f"<th {_TH}>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td {_TD}>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table {_TABLE}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html_doc(paragraphs: Sequence[str]) -> str:
+    """``paragraphs`` are HTML fragments already escaped (tables) or plain lines (escaped here)."""
+    parts = []
+    for p in paragraphs:
+        if p.startswith("<"):
+            parts.append(p)
+        else:
+            parts.append(f"<p {_P}>{_e(p)}</p>")
+    return ('<!DOCTYPE html><html><head><meta charset="utf-8"></head>'
+            '<body style="font-family:\'Microsoft YaHei\',\'PingFang SC\',SimSun,sans-serif;font-size:14px">'
+            + "".join(parts) + "</body></html>")
+
+
+def _contact_line(config: Config) -> str:
+    o = config.office
+    bits = [o.name + (o.contact or "")]
+    if o.phone:
+        bits.append(f"电话 {o.phone}")
+    if o.email:
+        bits.append(f"邮箱 {o.email}")
+    return "如有疑问，请联系" + "，".join(bits) + "。"
+
+
+def _signature(config: Config, today: dt.date) -> list[str]:
+    return [config.office.name, f"{today.year}年{today.month}月{today.day}日"]
+
+
+def _reply_address(config: Config) -> str:
+    return config.mail.reply_to or config.mail.sender or config.office.email
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# --------------------------------------------------------------------------- cover letter
+
+
+def cover_letter(config: Config, batch: Batch, unit: UnitRow, assignments: Sequence[Mapping[str, Any]],
+                 tasks: Mapping[int, Task], workbook_name: str, today: dt.date | None = None) -> Letter:
+    """The distribution message: how many tasks, the deadline, how to fill in and return."""
+    today = today or dt.date.today()
+    lead = sum(1 for a in assignments if a["role"] == "牵头")
+    n = len(assignments)
+    deadline = cn_date(batch.deadline)
+    subject = f"【督办】{batch.title}——请{unit.name}于{batch.deadline.month}月{batch.deadline.day}日前填报落实情况"
+    intro = (f"现将《{batch.title}》中涉及贵单位的 {n} 项任务（牵头 {lead} 项、责任 {n - lead} 项）发给你们，"
+             f"请于 {deadline} 前填报落实情况。")
+    steps = [
+        f"1. 打开附件“{workbook_name}”（WPS、Excel 均可），在“任务清单”工作表中逐项填写黄色表头的列："
+        "落实情况（从下拉列表选择）、工作进展及成效、完成时间、佐证材料、存在问题及下步打算。",
+        "2. 在表格上方填写填报联系人和联系电话。",
+        "3. 请勿增删行列、修改序号和任务内容；可以另存为 .xls 或修改文件名。",
+        f"4. 保存后直接回复本邮件，把填好的工作簿作为附件发回（{_reply_address(config)}）。"
+        "收到后系统会自动回复回执，列出需要修改的地方。",
+    ]
+    rows = []
+    for a in assignments:
+        t = tasks.get(a["task"])
+        rows.append((a["task"], t.title if t else "", a["role"] + ("（" + a["note"] + "）" if a.get("note") else "")))
+    text_rows = [f"  {no}. [{role}] {_short(title, 80)}" for no, title, role in rows]
+    text = "\n".join([
+        f"{unit.name}：", "", intro, "", "填报方法：", *steps, "", f"贵单位的任务（共 {n} 项）：", *text_rows, "",
+        _contact_line(config), "", *_signature(config, today),
+    ]) + "\n"
+    body = _html_doc([
+        f"{unit.name}：", intro, "填报方法：", *steps,
+        f"贵单位的任务（共 {n} 项）：", _html_table(("序号", "工作任务", "本单位角色"), rows),
+        _contact_line(config), *_signature(config, today),
+    ])
+    return Letter(subject, text, body)
+
+
+# --------------------------------------------------------------------------- receipt
+
+
+_SEVERITY = {"error": "需修改", "warning": "请核实", "info": "提示"}
+
+
+def _problem_where(p: Mapping[str, Any]) -> str:
+    bits = []
+    if p.get("sheet") or p.get("cell"):
+        bits.append(f"{p.get('sheet') or ''}{'!' if p.get('sheet') and p.get('cell') else ''}{p.get('cell') or ''}")
+    if p.get("task_number"):
+        bits.append(f"第 {p['task_number']} 项")
+    if p.get("field"):
+        column = DEFAULT_LAYOUT.column(str(p["field"]))
+        bits.append(column.header if column else str(p["field"]))
+    return "，".join(bits)
+
+
+def _tasks_phrase(value: Any) -> str:
+    if isinstance(value, int):
+        return f"，涉及 {value} 项任务" if value else ""
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
+        numbers = sorted({int(v) for v in value})
+        if numbers:
+            shown = "、".join(str(v) for v in numbers[:20]) + ("等" if len(numbers) > 20 else "")
+            return f"（第 {shown} 项任务）"
+    return ""
+
+
+def receipt_letter(config: Config, batch: Batch | None, unit: UnitRow, result: Any, now: dt.datetime) -> Letter:
+    """回执 for one returned file (a :class:`automation.collect.FileResult`)."""
+    name = str(getattr(result, "file_name", "") or "")
+    problems = [p if isinstance(p, Mapping) else vars(p) for p in (getattr(result, "problems", None) or [])]
+    received = getattr(result, "received_at", None)
+    if isinstance(received, str) and received:
+        try:
+            received = clock.parse(received)
+        except ValueError:
+            received = None
+    when = _cn_time(received) if isinstance(received, dt.datetime) else _cn_time(now)
+    title = f"《{batch.title}》" if batch else ""
+    rows = [(i, _SEVERITY.get(str(p.get("severity", "error")), "需修改"), _problem_where(p), p.get("message", ""))
+            for i, p in enumerate(problems, start=1)]
+    errors = sum(1 for p in problems if str(p.get("severity", "error")) == "error")
+    table_headers = ("序号", "类别", "位置（工作表!单元格）", "问题及修改方法")
+    text_problems = [f"  {i}. [{kind}] {where + '：' if where else ''}{msg}" for i, kind, where, msg in rows]
+    if result.outcome == "accepted":
+        accepted = int(getattr(result, "rows_accepted", 0) or 0)
+        subject = f"【回执】已收到{unit.name}报送的{title}填报表，接收 {accepted} 行"
+        if problems:
+            subject += f"，{len(problems)} 处请核改" if errors else f"，{len(problems)} 处请核实"
+        lead = (f"{config.office.name}已于 {when} 收到贵单位报送的文件“{name}”，已接收 {accepted} 行填报内容"
+                f"{_tasks_phrase(getattr(result, 'tasks_accepted', None))}。")
+        if problems:
+            ask = (f"以下 {len(problems)} 处请修改或核实后，在原文件上更正并重新发送（已接收的内容不会丢失，"
+                   "以最新报送为准）：")
+            parts = [lead, ask]
+        else:
+            parts = [lead, "内容完整，无需修改。感谢配合！"]
+    else:
+        subject = f"【回执】{unit.name}报送的文件未能接收，请修改后重新报送"
+        reason = str(getattr(result, "reason", "") or "文件无法识别")
+        lead = f"{config.office.name}已于 {when} 收到贵单位报送的文件“{name}”，但未能接收：{reason}"
+        parts = [lead]
+        if problems:
+            parts.append(f"具体问题（{len(problems)} 处）：")
+        ask = ("请使用办公室下发的工作簿填报（可在原工作簿上修改），保存后重新作为附件发送。"
+               "如找不到原工作簿，请回复本邮件索取。")
+    tail = [_contact_line(config), *_signature(config, clock.local(now).date())]
+    text_lines = [f"{unit.name}：", "", *parts]
+    html_parts: list[str] = [f"{unit.name}：", *parts]
+    if problems:
+        text_lines += text_problems
+        html_parts.append(_html_table(table_headers, rows))
+    if result.outcome != "accepted":
+        text_lines += ["", ask]
+        html_parts.append(ask)
+    text = "\n".join([*text_lines, "", *tail]) + "\n"
+    return Letter(subject, text, _html_doc([*html_parts, *tail]))
+
+
+# --------------------------------------------------------------------------- reminders
+
+
+def reminder_letter(config: Config, batch: Batch, reminder: Any, today: dt.date, attached: str | None) -> Letter:
+    """A reminder listing the unit's unfinished tasks (``reminder``: :class:`automation.remind.Reminder`)."""
+    r = reminder
+    n = len(r.tasks)
+    deadline = cn_date(batch.deadline)
+    if r.kind == "escalate":
+        subject = f"【逾期督办】{batch.title}——{r.unit}已逾期 {r.overdue_days} 个工作日，尚有 {n} 项未完成"
+        lead = (f"《{batch.title}》报送截止日期为 {deadline}，贵单位已逾期 {r.overdue_days} 个工作日，"
+                f"仍有 {n} 项任务未报送或未完成。本提醒已抄送督查部门，请抓紧办理并报送。")
+    elif r.kind == "overdue":
+        subject = f"【逾期提醒】{batch.title}——{r.unit}已逾期 {r.overdue_days} 个工作日，尚有 {n} 项未完成"
+        lead = (f"《{batch.title}》报送截止日期为 {deadline}，贵单位已逾期 {r.overdue_days} 个工作日，"
+                f"仍有 {n} 项任务未报送或未完成，请尽快报送。")
+    elif r.kind == "before" and r.days_left == 0:
+        subject = f"【督办提醒】{batch.title}——今天截止，{r.unit}尚有 {n} 项未完成"
+        lead = f"《{batch.title}》报送截止日期为今天（{deadline}），贵单位尚有 {n} 项任务未报送或未完成，请于今天内报送。"
+    elif r.kind == "before":
+        subject = f"【督办提醒】{batch.title}——距截止还有 {r.days_left} 个工作日，{r.unit}尚有 {n} 项未完成"
+        lead = (f"《{batch.title}》报送截止日期为 {deadline}，距截止还有 {r.days_left} 个工作日，"
+                f"贵单位尚有 {n} 项任务未报送或未完成，请按时报送。")
+    else:
+        subject = f"【督办提醒】{batch.title}——{r.unit}尚有 {n} 项任务未完成（{batch.deadline.month}月{batch.deadline.day}日截止）"
+        lead = f"《{batch.title}》报送截止日期为 {deadline}。贵单位尚有 {n} 项任务未报送或未完成，请按时报送。"
+    rows = [(t["task"], _short(t["title"], 80), t["role"], t["status"] or "未报送",
+             _cn_time(clock.parse(t["submitted_at"])) if t.get("submitted_at") else "—") for t in r.tasks]
+    how = ("附件是贵单位的工作簿，已预填最近一次报送的内容，请在其中更新后作为附件回复本邮件。"
+           if attached else f"请在下发的工作簿中填写后作为附件回复至 {_reply_address(config)}。")
+    tail = [_contact_line(config), *_signature(config, today)]
+    text_rows = [f"  {no}. {title}  [{role}]  当前：{status}" for no, title, role, status, _when in rows]
+    text = "\n".join([f"{r.unit}：", "", lead, "", "未完成的任务：", *text_rows, "", how, "", *tail]) + "\n"
+    body = _html_doc([f"{r.unit}：", lead, "未完成的任务：",
+                      _html_table(("序号", "工作任务", "本单位角色", "当前落实情况", "最近报送"), rows), how, *tail])
+    return Letter(subject, text, body)

@@ -1,0 +1,440 @@
+"""Derived progress: what the report and ``automation status`` both show, computed once.
+
+The ledger stores raw answers; everything a reader sees on top of them — the task-level
+落实情况 line (``推进中（已完成 14/21，未报 3）``), the units that have not finished a task, the
+per-unit progress row, completion rates, overdue working days, the red/yellow/green level and the
+"worst first" order — is derived here by plain functions.  :mod:`automation.report` (the workbook)
+and :func:`automation.report.status_summary` (the terminal and ``--json``) both call them, so the
+two views cannot disagree.
+
+Definitions (documented in the README, tested in tests/test_report.py):
+
+- an assignment's status is the unit's current answer, or 未填报 when there is none (a blank status
+  in a returned workbook is also 未填报); "reported" means anything but 未填报;
+- "finished" means 已完成 or 不适用; completion = 已完成 / (assigned − 不适用) (100 % when every
+  assignment is 不适用);
+- a task is 已完成 when every assigned unit is finished; otherwise its line is
+  ``<headline>（已完成 d/a，未报 u）`` where the headline is 推进中 if any unit has 已完成 or 推进中,
+  未启动 if units answered but none started, and 未填报 if nobody answered (``，未报 u`` only when u > 0);
+- a unit is overdue when the batch deadline has passed and it still has unfinished assignments (the
+  same rule ``automation remind`` uses); overdue working days are the working days in (deadline, today];
+- level: red = overdue or nothing reported yet; green = every assignment finished; yellow otherwise;
+- worst first: red, yellow, green; then lower completion; then more 未填报; then registry order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import clock
+from .config import Config
+from .ledger import Batch, Ledger
+from .load import Task
+from .text import STATUS_OPTIONS
+from .units import ROLE_LEAD
+from .workdays import WorkCalendar
+
+__all__ = [
+    "DONE", "IN_PROGRESS", "NOT_STARTED", "NOT_APPLICABLE", "UNREPORTED", "STATUSES", "FINISHED",
+    "LEVELS", "LEVEL_NAMES",
+    "Counts", "TaskRollup", "UnitProgress", "DeadlineInfo", "Snapshot",
+    "effective_status", "count_statuses", "task_headline", "task_summary", "rollup_task", "unit_level",
+    "worst_first_key", "deadline_info", "role_text", "unit_list_text", "load_snapshot",
+    "iter_current_answers", "CURRENT_COLUMNS", "CURRENT_SQL", "iter_history", "submission_files", "count_responses", "fmt_time",
+]
+
+DONE, IN_PROGRESS, NOT_STARTED, NOT_APPLICABLE = STATUS_OPTIONS
+UNREPORTED = "未填报"
+#: Every status an assignment can have, in display order.
+STATUSES: tuple[str, ...] = (*STATUS_OPTIONS, UNREPORTED)
+FINISHED = frozenset({DONE, NOT_APPLICABLE})
+#: Unfinished statuses in the order the 未完成单位 column lists them.
+UNFINISHED_ORDER = (IN_PROGRESS, NOT_STARTED, UNREPORTED)
+
+LEVELS = ("red", "yellow", "green")
+LEVEL_NAMES = {"red": "红", "yellow": "黄", "green": "绿"}
+_LEVEL_RANK = {lvl: i for i, lvl in enumerate(LEVELS)}
+
+
+def effective_status(status: str | None) -> str:
+    """The status a reader sees: the answer's, or 未填报 when there is no (valid) answer."""
+    return status if status in STATUS_OPTIONS else UNREPORTED
+
+
+@dataclass
+class Counts:
+    """How many assignments are in each status (keys: :data:`STATUSES`)."""
+
+    by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+
+    def add(self, status: str) -> None:
+        self.by_status[status] += 1
+
+    def __getitem__(self, status: str) -> int:
+        return self.by_status[status]
+
+    @property
+    def assigned(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def reported(self) -> int:
+        return self.assigned - self.by_status[UNREPORTED]
+
+    @property
+    def done(self) -> int:
+        return self.by_status[DONE]
+
+    @property
+    def unreported(self) -> int:
+        return self.by_status[UNREPORTED]
+
+    @property
+    def applicable(self) -> int:
+        """Assignments that can be completed (not 不适用)."""
+        return self.assigned - self.by_status[NOT_APPLICABLE]
+
+    @property
+    def finished(self) -> bool:
+        """Every assignment 已完成 or 不适用 (and there is at least one)."""
+        return self.assigned > 0 and self.done == self.applicable
+
+    @property
+    def completion(self) -> float:
+        """已完成 / applicable; 1.0 when everything is 不适用, 0.0 when nothing is assigned."""
+        if self.applicable:
+            return self.done / self.applicable
+        return 1.0 if self.assigned else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "assigned": self.assigned, "reported": self.reported, "done": self.done,
+            "in_progress": self[IN_PROGRESS], "not_started": self[NOT_STARTED],
+            "not_applicable": self[NOT_APPLICABLE], "unreported": self.unreported,
+            "completion": round(self.completion, 4),
+        }
+
+
+def count_statuses(statuses: Iterable[str]) -> Counts:
+    counts = Counts()
+    for status, n in Counter(statuses).items():
+        counts.by_status[status] += n
+    return counts
+
+
+def task_headline(counts: Counts) -> str:
+    """One word for a task: 已完成 / 不适用 / 推进中 / 未启动 / 未填报 (or 无责任单位)."""
+    if counts.assigned == 0:
+        return "无责任单位"
+    if counts.finished:
+        return DONE if counts.applicable else NOT_APPLICABLE
+    if counts.done or counts[IN_PROGRESS]:
+        return IN_PROGRESS
+    if counts.reported:
+        return NOT_STARTED
+    return UNREPORTED
+
+
+def task_summary(counts: Counts) -> str:
+    """The derived 落实情况 line, e.g. ``推进中（已完成 14/21，未报 3）`` or ``已完成``."""
+    head = task_headline(counts)
+    if counts.assigned == 0 or counts.finished:
+        return head
+    tail = f"，未报 {counts.unreported}" if counts.unreported else ""
+    return f"{head}（已完成 {counts.done}/{counts.applicable}{tail}）"
+
+
+def role_text(role: str, note: str | None) -> str:
+    """牵头 / 责任, with the scope note from the task table: ``责任（负责市政府规章）``."""
+    return f"{role}（{note}）" if note else role
+
+
+def unit_list_text(names: Sequence[str], groups: Mapping[str, Sequence[str]] | None = None) -> str:
+    """Names joined with 、; a whole config group (2+ members, all present) becomes ``组名（n个）``.
+
+    Long lists like 37 units read better as 各县（市、区）政府（10个）、市财政局 on paper.
+    """
+    names = list(names)
+    if groups:
+        present = set(names)
+        for group, members in groups.items():
+            if len(members) >= 2 and present.issuperset(members):
+                first = min(names.index(m) for m in members)
+                names[first] = f"{group}（{len(members)}个）"
+                drop = set(members)
+                names = [n for i, n in enumerate(names) if i == first or n not in drop]
+                present = set(names)
+    return "、".join(names)
+
+
+@dataclass
+class TaskRollup:
+    """One task seen from all its units."""
+
+    number: int
+    counts: Counts
+    lead_answers: list[tuple[str, str, str]]      # (unit, status, progress) of lead units that answered
+    unfinished: dict[str, list[str]]              # status -> units, for 推进中 / 未启动 / 未填报
+
+    @property
+    def headline(self) -> str:
+        return task_headline(self.counts)
+
+    @property
+    def summary(self) -> str:
+        return task_summary(self.counts)
+
+    def text(self) -> str:
+        """The 落实情况 cell: each lead unit's own answer first, then the derived line."""
+        lines = []
+        for unit, status, progress in self.lead_answers:
+            lines.append(f"{unit}（牵头）：{status}" + (f"。{progress}" if progress else ""))
+        lines.append(self.summary)
+        return "\n".join(lines)
+
+    def unfinished_units(self) -> list[str]:
+        return [u for s in UNFINISHED_ORDER for u in self.unfinished.get(s, [])]
+
+    def unfinished_text(self, groups: Mapping[str, Sequence[str]] | None = None) -> str:
+        """The 未完成单位 cell: one line per unfinished status, e.g. ``未填报：市财政局、市卫健委``."""
+        return "\n".join(f"{s}：{unit_list_text(self.unfinished[s], groups)}"
+                         for s in UNFINISHED_ORDER if self.unfinished.get(s))
+
+
+def rollup_task(number: int, rows: Iterable[tuple[str, str, str, str]]) -> TaskRollup:
+    """Roll up one task from (unit, role, status, lead progress) rows in assignment order."""
+    counts = Counts()
+    leads: list[tuple[str, str, str]] = []
+    unfinished: dict[str, list[str]] = {}
+    for unit, role, status, progress in rows:
+        counts.add(status)
+        if role == ROLE_LEAD and status != UNREPORTED:
+            leads.append((unit, status, progress))
+        if status not in FINISHED:
+            unfinished.setdefault(status, []).append(unit)
+    return TaskRollup(number, counts, leads, unfinished)
+
+
+@dataclass(frozen=True)
+class DeadlineInfo:
+    deadline: dt.date
+    today: dt.date
+    days_left: int          # working days in (today, deadline]; negative = overdue working days
+    passed: bool            # today is after the deadline
+
+    @property
+    def overdue_workdays(self) -> int:
+        return -self.days_left if self.passed else 0
+
+    def text(self) -> str:
+        """Chinese phrase for the days left: 剩余 N 个工作日 / 今天截止 / 已逾期 N 个工作日."""
+        if self.passed:
+            return f"已逾期 {self.overdue_workdays} 个工作日"
+        if self.days_left == 0:
+            return "今天截止"
+        return f"剩余 {self.days_left} 个工作日"
+
+
+def deadline_info(deadline: dt.date, now: dt.datetime, calendar: WorkCalendar) -> DeadlineInfo:
+    today = clock.local(now).date()
+    if today > deadline:
+        return DeadlineInfo(deadline, today, -calendar.workdays_between(deadline, today), True)
+    return DeadlineInfo(deadline, today, calendar.workdays_between(today, deadline), False)
+
+
+def unit_level(counts: Counts, overdue: bool) -> str:
+    """red: overdue or nothing reported; green: everything finished; yellow: in between."""
+    if counts.finished:
+        return "green"
+    if overdue or counts.reported == 0:
+        return "red"
+    return "yellow"
+
+
+@dataclass
+class UnitProgress:
+    """One unit's row of 单位进度."""
+
+    unit_id: int
+    name: str
+    kind: str
+    order: int                      # registry order
+    counts: Counts
+    last_submission: str | None     # ISO receipt time of the latest accepted file
+    reminders: int                  # reminders sent (messages purpose 'remind', state 'sent')
+    overdue: bool
+    overdue_workdays: int
+
+    @property
+    def level(self) -> str:
+        return unit_level(self.counts, self.overdue)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "unit": self.name, "kind": self.kind, **self.counts.to_json(),
+            "last_submission": self.last_submission, "reminders": self.reminders,
+            "overdue": self.overdue, "overdue_workdays": self.overdue_workdays, "level": self.level,
+        }
+
+
+def worst_first_key(u: UnitProgress) -> tuple[int, float, int, int]:
+    return (_LEVEL_RANK[u.level], u.counts.completion, -u.counts.unreported, u.order)
+
+
+@dataclass
+class Snapshot:
+    """Everything derived for one batch at one moment (the report's and status's common input)."""
+
+    batch: Batch
+    now: dt.datetime
+    deadline: DeadlineInfo
+    tasks: list[Task]
+    rollups: dict[int, TaskRollup]
+    units: list[UnitProgress]                     # worst first
+    overall: Counts
+    unit_order: list[tuple[int, str]]             # (unit_id, name) of assigned units, registry order
+    matrix: dict[int, dict[int, str]]             # task -> unit_id -> status
+    groups: dict[str, tuple[str, ...]]
+
+    def task_counts(self) -> dict[str, int]:
+        """How many tasks have each headline."""
+        out: dict[str, int] = {}
+        for r in self.rollups.values():
+            out[r.headline] = out.get(r.headline, 0) + 1
+        return out
+
+
+_LEAN_SQL = """
+    SELECT a.task_number, a.unit_id, u.name, a.role, r.status,
+           CASE WHEN a.role = ? THEN r.progress END AS lead_progress
+    FROM assignments a
+    JOIN units u ON u.id = a.unit_id
+    LEFT JOIN answers ans ON ans.batch_id = a.batch_id AND ans.unit_id = a.unit_id
+                          AND ans.task_number = a.task_number
+    LEFT JOIN responses r ON r.id = ans.response_id
+    WHERE a.batch_id = ?
+    ORDER BY a.task_number, a.rowid
+"""
+
+
+def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
+    """Read the batch's assignments and current statuses (only the columns needed) and derive all."""
+    batch = ledger.require_batch(config.batch.title)
+    calendar = WorkCalendar.from_config(config.remind)
+    info = deadline_info(batch.deadline, now, calendar)
+    tasks = ledger.tasks(batch.id)
+
+    per_task: dict[int, list[tuple[str, str, str, str]]] = {}
+    per_unit: dict[int, list[str]] = {}
+    matrix: dict[int, dict[int, str]] = {}
+    for task, unit_id, unit, role, status, lead_progress in ledger.execute(
+            _LEAN_SQL, (ROLE_LEAD, batch.id)):
+        status = effective_status(status)
+        rows = per_task.get(task)
+        if rows is None:
+            rows = per_task[task] = []
+            matrix[task] = {}
+        rows.append((unit, role, status, lead_progress or ""))
+        matrix[task][unit_id] = status
+        statuses = per_unit.get(unit_id)
+        if statuses is None:
+            statuses = per_unit[unit_id] = []
+        statuses.append(status)
+    counts_by_unit = {uid: count_statuses(st) for uid, st in per_unit.items()}
+    overall = Counts()
+    for c in counts_by_unit.values():
+        for k, v in c.by_status.items():
+            overall.by_status[k] += v
+    rollups = {t.number: rollup_task(t.number, per_task.get(t.number, ())) for t in tasks}
+
+    last = dict(ledger.execute(
+        "SELECT unit_id, MAX(received_at) FROM submissions WHERE batch_id = ? AND outcome = 'accepted' "
+        "GROUP BY unit_id", (batch.id,)).fetchall())
+    reminders = dict(ledger.execute(
+        "SELECT unit_id, COUNT(*) FROM messages WHERE batch_id = ? AND purpose = 'remind' AND state = 'sent' "
+        "GROUP BY unit_id", (batch.id,)).fetchall())
+    units: list[UnitProgress] = []
+    unit_order: list[tuple[int, str]] = []
+    for order, u in enumerate(ledger.assigned_units(batch.id)):
+        counts = counts_by_unit.get(u.id, Counts())
+        overdue = info.passed and not counts.finished
+        units.append(UnitProgress(u.id, u.name, u.kind, order, counts, last.get(u.id), reminders.get(u.id, 0),
+                                  overdue, info.overdue_workdays if overdue else 0))
+        unit_order.append((u.id, u.name))
+    units.sort(key=worst_first_key)
+    return Snapshot(batch, now, info, tasks, rollups, units, overall, unit_order, matrix, dict(config.groups))
+
+
+# --------------------------------------------------------------------------- streamed detail rows
+
+CURRENT_SQL = """
+    SELECT a.task_number AS task, u.name AS unit, a.unit_id, a.role, a.note,
+           r.status, r.progress, r.completed_on, r.evidence, r.issues, r.received_at AS submitted_at,
+           r.submission_id, s.file_name AS source_file
+    FROM assignments a
+    JOIN units u ON u.id = a.unit_id
+    LEFT JOIN answers ans ON ans.batch_id = a.batch_id AND ans.unit_id = a.unit_id
+                          AND ans.task_number = a.task_number
+    LEFT JOIN responses r ON r.id = ans.response_id
+    LEFT JOIN submissions s ON s.id = r.submission_id
+    WHERE a.batch_id = ?
+    ORDER BY a.task_number, a.rowid
+"""
+
+_HISTORY_SQL = """
+    SELECT received_at, unit_id, task_number, status, submission_id
+    FROM responses WHERE batch_id = ? ORDER BY received_at, id
+"""
+
+
+#: Column names of the rows :func:`iter_current_answers` yields (the keys of :meth:`Ledger.current_answers`).
+CURRENT_COLUMNS = ("task", "unit", "unit_id", "role", "note", "status", "progress", "completed_on", "evidence",
+                   "issues", "submitted_at", "submission_id", "source_file")
+
+
+def iter_current_answers(ledger: Ledger, batch_id: int) -> Iterator[tuple[Any, ...]]:
+    """The rows of :meth:`Ledger.current_answers` as tuples (:data:`CURRENT_COLUMNS`), streamed.
+
+    200,000 rows of long text do not belong in a list of dicts.
+    """
+    yield from ledger.execute(CURRENT_SQL, (batch_id,))
+
+
+def iter_history(ledger: Ledger, batch_id: int) -> Iterator[tuple[str, int, int, str, int, str | None]]:
+    """(received_at, unit_id, task, status, submission_id, old_status) per response, in receipt order.
+
+    :meth:`Ledger.history` streamed and without the text: the previous status of the same (unit,
+    task) is tracked here instead of with ``LAG() OVER (PARTITION BY …)``, which made SQLite sort
+    every response twice (receipt order restricted to one (unit, task) is that pair's order, so
+    the result is the same).
+    """
+    last: dict[tuple[int, int], str] = {}
+    for received_at, unit_id, task, status, submission_id in ledger.execute(_HISTORY_SQL, (batch_id,)):
+        key = (unit_id, task)
+        yield received_at, unit_id, task, status, submission_id, last.get(key)
+        last[key] = status
+
+
+def submission_files(ledger: Ledger, batch_id: int) -> dict[int, str]:
+    """Submission id -> file name as received, for the batch."""
+    return dict(ledger.execute("SELECT id, file_name FROM submissions WHERE batch_id = ?", (batch_id,)).fetchall())
+
+
+def count_responses(ledger: Ledger, batch_id: int) -> int:
+    return int(ledger.execute("SELECT COUNT(*) FROM responses WHERE batch_id = ?", (batch_id,)).fetchone()[0])
+
+
+def fmt_time(iso: str | None) -> str:
+    """Ledger ISO time (Shanghai offset) as ``2021-10-20 15:00`` for people."""
+    if not iso:
+        return ""
+    if iso.endswith("+08:00") and len(iso) >= 16:  # what the ledger stores (clock.iso): no parsing needed
+        return f"{iso[:10]} {iso[11:16]}"
+    try:
+        return clock.local(dt.datetime.fromisoformat(iso)).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso

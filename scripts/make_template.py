@@ -1,0 +1,33 @@
+"""Regenerate templates/report_template.xlsx from the built-in default layout.
+
+Run after changing :data:`automation.layout.DEFAULT_LAYOUT` (or when an office has broken its
+template and wants the default back).  The output is reproducible byte for byte, so an
+unchanged layout gives no diff to commit.
+
+    python scripts/make_template.py [OUT.xlsx]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from automation.layout import DEFAULT_LAYOUT
+from automation.template import read_template, write_template
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0]) if argv else ROOT / "templates" / "report_template.xlsx"
+    write_template(out, DEFAULT_LAYOUT)
+    version = read_template(out).version
+    if version != DEFAULT_LAYOUT.version:  # the template must read back as exactly the default
+        print(f"模板读回的版本 {version} 与默认版本 {DEFAULT_LAYOUT.version} 不一致", file=sys.stderr)
+        return 1
+    print(f"{out}（模板版本 {version}）")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,144 @@
+"""The hostile corpus: every file is quarantined with its reason, the run goes on, the ledger stays sound."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+from collect_kit import corpus, fill_workbook, issued, listing, private_config, snapshot, tasks_of
+
+from automation import clock
+from automation.collect import collect_bytes, collect_paths
+from automation.safety import Limits, ParseFailed, ParserPool, Refused, precheck
+from automation.workspace import Workspace, init_batch, open_workspace
+
+NOW = clock.parse("2021-11-01T09:30")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A workspace, its ledger, the corpus generated from its own genuine workbooks, two good files."""
+    root = tmp_path_factory.mktemp("hostile")
+    config = private_config(root)
+    _ws, ledger = open_workspace(config)
+    init_batch(config, ledger, NOW)
+    entries = corpus.make_corpus(config, ledger, root / "corpus", NOW)
+    good = root / "good"
+    good.mkdir()
+    for unit in ("市财政局", "市司法局"):
+        blank = issued(config, ledger, unit, NOW, root / f"{unit}-blank.xlsx")
+        t1 = tasks_of(ledger, config, unit)[0]
+        fill_workbook(blank, good / f"{unit}.xlsx", {t1: {"落实情况": "推进中", "工作进展及成效": unit}})
+    yield config, ledger, root, entries
+    ledger.close()
+
+
+def test_corpus_manifest_covers_every_attack(world):
+    _config, _ledger, root, entries = world
+    codes = {e["code"] for e in entries}
+    assert {"zip_bomb", "xml_entity", "far_cell", "encrypted", "corrupt", "not_workbook", "formula", "forged",
+            "old_batch", "unknown_batch", "unsupported", "empty"} <= codes
+    assert json.loads((root / "corpus" / "corpus.json").read_text(encoding="utf-8")) == entries
+    assert any(e["file"].endswith(".xls") and e["code"] == "encrypted" for e in entries), "encrypted .xls fixture"
+
+
+PRECHECKED = {"zip_bomb", "xml_entity", "far_cell", "encrypted", "corrupt", "not_workbook", "empty"}
+
+
+def test_prechecks_refuse_before_any_parser(world):
+    """The pre-check alone (no parser) refuses every container-level attack, with the right code."""
+    _config, _ledger, root, entries = world
+    for e in entries:
+        if e["code"] not in PRECHECKED:
+            continue
+        with pytest.raises(Refused) as err:
+            precheck((root / "corpus" / e["file"]).read_bytes(), e["file"], Limits())
+        assert err.value.code == e["code"], e["file"]
+        for word in e["words"]:
+            assert word in err.value.reason, (e["file"], err.value.reason)
+
+
+def test_whole_corpus_in_one_run(world):
+    config, ledger, root, entries = world
+    ws = Workspace(config.workspace)
+    for e in entries:
+        shutil.copy(root / "corpus" / e["file"], ws.inbox / e["file"])
+    for f in (root / "good").iterdir():
+        shutil.copy(f, ws.inbox / f.name)
+    results = {r.file_name: r for r in collect_paths(config, ledger, None, NOW)}
+    assert len(results) == len(entries) + 2
+    for e in entries:
+        r = results[e["file"]]
+        assert r.outcome == "quarantined", (e["file"], r.reason)
+        for word in e["words"]:
+            assert word in r.reason, (e["file"], r.reason)
+        q = Path(r.quarantine_path)
+        assert q.parent == ws.quarantine and q.read_bytes() == (root / "corpus" / e["file"]).read_bytes()
+        assert r.reason in Path(str(q) + ".原因.txt").read_text(encoding="utf-8")
+    formula = results["formula_hyperlink.xlsx"]
+    assert formula.unit == "市财政局" and formula.problems and formula.problems[0]["cell"]
+    assert [results[f"{u}.xlsx"].outcome for u in ("市财政局", "市司法局")] == ["accepted", "accepted"]
+    assert listing(ws.inbox) == []
+
+    conn = sqlite3.connect(str(ws.ledger_path))
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()
+    batch = ledger.require_batch(config.batch.title)
+    reported = {r["unit"] for r in ledger.current_answers(batch.id) if r["submission_id"] is not None}
+    assert reported == {"市财政局", "市司法局"}
+    subs = ledger.submissions()
+    assert sum(s["outcome"] == "quarantined" for s in subs) == len(entries)
+    assert ledger.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 2
+
+    # Running again over the same files (now outside the inbox) changes nothing.
+    before = snapshot(ws.ledger_path), listing(ws.archive), listing(ws.quarantine)
+    again = collect_paths(config, ledger, [root / "corpus" / e["file"] for e in entries] + [root / "good"], NOW)
+    assert {r.outcome for r in again} == {"duplicate"}
+    assert (snapshot(ws.ledger_path), listing(ws.archive), listing(ws.quarantine)) == before
+    assert sorted(listing(root / "corpus")) == sorted([e["file"] for e in entries] + ["corpus.json"])
+
+
+def test_relabelled_workbook_by_mail_is_accepted_for_its_real_unit_but_flagged(world):
+    """Unit A mails unit B's genuine workbook: accepted for B (the signature says so), flagged with A."""
+    config, ledger, root, _entries = world
+    a, b = ledger.unit_by_name("市财政局"), ledger.unit_by_name("市司法局")
+    blank = issued(config, ledger, b.name, NOW, root / "b-again.xlsx")
+    t1 = tasks_of(ledger, config, b.name)[1]
+    fill_workbook(blank, root / "b-by-a.xlsx", {t1: {"落实情况": "推进中", "存在问题及下步打算": "代报"}})
+    r = collect_bytes(config, ledger, "司法局.xlsx", (root / "b-by-a.xlsx").read_bytes(), NOW, sender=a.emails[0])
+    assert (r.outcome, r.unit) == ("accepted", b.name)
+    assert any(a.name in p["message"] and p["severity"] == "warning" for p in r.problems)
+
+
+def test_worker_survives_a_native_abort(world):
+    """With the far-cell pre-check disabled, calamine aborts the worker; the pool restarts it."""
+    _config, _ledger, root, _entries = world
+    pool = ParserPool(Limits(max_rows=2_000_000, max_cols=20_000, parse_memory_mb=1024), workers=1)
+    try:
+        with pytest.raises(ParseFailed) as err:
+            pool.parse((root / "corpus" / "far_cell.xlsx").read_bytes(), "far_cell.xlsx")
+        assert err.value.code == "crash" and "异常退出" in err.value.reason
+        book = pool.parse((root / "good" / "市财政局.xlsx").read_bytes(), "good.xlsx")
+        assert "任务清单" in [s.name for s in book.sheets]
+        assert pool.restarts == 1
+    finally:
+        pool.close()
+
+
+def test_a_hanging_worker_times_out_and_files_behind_it_are_resent(world):
+    _config, _ledger, root, _entries = world
+    hang = [sys.executable, "-c", "import time; time.sleep(30)"]
+    pool = ParserPool(Limits(parse_timeout=0.5), argv=hang, workers=1)
+    try:
+        first = pool.submit(b"PK", "a.xlsx")
+        with pytest.raises(ParseFailed) as err:
+            pool.result(first)
+        assert err.value.code == "timeout" and "超时" in err.value.reason
+    finally:
+        pool.close()
+    assert pool.workers[0].proc is None or pool.workers[0].proc.poll() is not None
