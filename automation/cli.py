@@ -226,14 +226,16 @@ def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: str 
 
     from .collect import collect_paths, result_line, summarize
 
+    now = app.now(now_text)
     if from_imap:  # issue 7: see _collect_from_imap below
-        results = _collect_from_imap(app, app.now(now_text), paths)
+        results = _collect_from_imap(app, now, paths)
     else:
         with Progress(TextColumn("回收工作簿"), BarColumn(), MofNCompleteColumn(), console=err_console,
                       transient=True, disable=as_json or not err_console.is_terminal) as bar:
             task = bar.add_task("collect", total=None)
-            results = collect_paths(app.config, app.ledger, list(paths) or None, app.now(now_text),
+            results = collect_paths(app.config, app.ledger, list(paths) or None, now,
                                     progress=lambda done, total, _r: bar.update(task, completed=done, total=total))
+        _send_receipts(app, results, now)
     if as_json:
         print_json(summarize(results))
         return
@@ -251,6 +253,24 @@ def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: str 
                   f"重复 {totals['duplicate']} 个；问题 {totals['problems']} 个。", markup=False)
     if totals["quarantined"]:
         console.print(f"隔离的文件及原因见 {app.workspace.quarantine}", markup=False)
+
+
+
+def _send_receipts(app: App, results: list[Any], now: Any) -> None:
+    """回执 for every new accepted or quarantined file from a known unit (``[collect] receipts``)."""
+    from .mail import send_receipts, transport_from_config
+
+    new = [f for f in results if f.outcome in ("accepted", "quarantined")]
+    if not new or not app.config.collect.receipts:
+        return
+    transport = transport_from_config(app.config, app.workspace)
+    try:
+        sent = send_receipts(app.config, app.ledger, new, now, transport)
+    finally:
+        transport.close()
+    failed = sum(1 for r in sent if r.action == "failed")
+    if failed:
+        err_console.print(f"警告：{failed} 封回执发送失败（详见台账中的邮件记录）。", markup=False)
 
 # --------------------------------------------------------------------------- report / status (issue 5)
 
@@ -400,7 +420,6 @@ def remind_cmd(app: App, now_text: str | None, dry_run: bool, as_json: bool) -> 
 def _collect_from_imap(app: App, now: Any, paths: tuple[Path, ...]) -> list[Any]:
     """``collect --imap``: the mailbox instead of files, then receipts; returns the file results."""
     from .intake import collect_imap
-    from .mail import send_receipts, transport_from_config
     from .service import InstanceLock
 
     if paths:
@@ -408,16 +427,7 @@ def _collect_from_imap(app: App, now: Any, paths: tuple[Path, ...]) -> list[Any]
     # One reader of the mailbox at a time: a running `automation run` already collects by itself.
     with InstanceLock(app.config.workspace, "automation collect --imap"):
         result = collect_imap(app.config, app.ledger, now)
-        new = [f for f in result.files if f.outcome in ("accepted", "quarantined")]
-        if new and app.config.collect.receipts:
-            transport = transport_from_config(app.config, app.workspace)
-            try:
-                sent = send_receipts(app.config, app.ledger, new, now, transport)
-            finally:
-                transport.close()
-            failed = sum(1 for r in sent if r.action == "failed")
-            if failed:
-                err_console.print(f"警告：{failed} 封回执发送失败（详见台账中的邮件记录）。", markup=False)
+        _send_receipts(app, result.files, now)
     err_console.print(result.summary(), markup=False)
     return result.files
 

@@ -134,6 +134,7 @@ class _Item:
     message_id: str | None = None
     in_inbox: bool = False
     ticket: int | None = None
+    retry_of: dict[str, Any] | None = None  # an earlier quarantined submission of the same bytes
 
     @property
     def suffix(self) -> str:
@@ -454,9 +455,12 @@ def _process(run: _Run, item: _Item) -> FileResult:
     base = FileResult(file_name=item.name, sha256=item.sha256, outcome="quarantined", sender=item.sender,
                       source=item.source, message_id=item.message_id, received_at=clock.iso(item.received_at))
     previous = run.ledger.submission_by_sha(item.sha256)
-    if previous is not None:
+    if previous is not None and previous["outcome"] == "accepted":
         _drain(run, item)
         return _duplicate(run, item, base, previous)
+    # A file quarantined before is checked again: the reason may have gone (a sender or unit
+    # registered since, unsigned files now accepted).  If it is still refused it stays as it was.
+    item.retry_of = previous
     try:
         if item.suffix not in SUPPORTED_SUFFIXES:
             raise _Quarantine(unsupported_reason(item.suffix))
@@ -627,6 +631,7 @@ def _accept(run: _Run, item: _Item, base: FileResult, book: ParsedBook, sender_u
         now=run.now, outcome="accepted", batch_id=ident.batch.id, unit_id=unit.id, signed=ident.signed,
         source=item.source, message_id=item.message_id, sender=item.sender, contact=reading.contact or None,
         phone=reading.phone or None, responses=ev.responses, problems=problems,
+        replaces=item.retry_of["id"] if item.retry_of else None,
     )
     run.checkpoint("recorded")
     run.remove_later(item)
@@ -659,6 +664,10 @@ def _rel(run: _Run, path: Path) -> str:
 
 
 def _quarantine(run: _Run, item: _Item, base: FileResult, q: _Quarantine) -> FileResult:
+    if item.retry_of is not None:  # refused again: nothing new to keep
+        result = _duplicate(run, item, base, item.retry_of)
+        result.reason = (result.reason or "") + f"重新检查后仍不能接收：{q.reason}"
+        return result
     stem = safe_filename(item.name, max_len=60, default="附件")
     target = run.ws.quarantine / f"{item.sha256[:12]}-{stem}"
     if _size(target) != item.size:

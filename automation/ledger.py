@@ -601,6 +601,7 @@ class Ledger:
         responses: Sequence[dict[str, Any]] = (),
         problems: Sequence[dict[str, Any]] = (),
         quarantine_path: str | None = None,
+        replaces: int | None = None,
     ) -> int:
         """Store one returned file, its answers and its problems in one transaction.
 
@@ -608,9 +609,26 @@ class Ledger:
         ``problems``: dicts with message and optionally severity, sheet, cell, task_number, field.
         The current answer per (unit, task) is the one with the latest receipt time; every
         response stays in ``responses`` as history.  Returns the submission id.
+
+        ``replaces``: the id of an earlier *quarantined* submission of the same file that is now
+        accepted (e.g. its sender was registered since).  That row becomes this submission (the
+        SHA-256 stays the natural key); its old reason and problems go to ``events``.
         """
         received = clock.iso(received_at)
         with self.transaction():
+            if replaces is not None:
+                old = self.conn.execute("SELECT * FROM submissions WHERE id = ? AND outcome = 'quarantined'",
+                                        (replaces,)).fetchone()
+                if old is None:
+                    raise LedgerError(f"台账中没有可重新接收的隔离记录（编号 {replaces}）。")
+                old_problems = [dict(r) for r in self.conn.execute(
+                    "SELECT severity, sheet, cell, task_number, field, message FROM problems WHERE submission_id = ?",
+                    (replaces,))]
+                self.event("requarantine-accepted", now, submission=replaces, file=old["file_name"],
+                           old_reason=old["reason"], old_processed_at=old["processed_at"],
+                           old_quarantine_path=old["quarantine_path"], old_problems=old_problems)
+                self.conn.execute("DELETE FROM problems WHERE submission_id = ?", (replaces,))
+                self.conn.execute("DELETE FROM submissions WHERE id = ?", (replaces,))
             cur = self.conn.execute(
                 "INSERT INTO submissions(sha256, batch_id, unit_id, file_name, archive_path, received_at, "
                 "processed_at, outcome, reason, signed, source, message_id, sender, contact, phone, rows_accepted, "

@@ -564,9 +564,20 @@ def _quietly_close(yag: Any) -> None:
         pass
 
 
-def transport_from_config(config: Config, workspace: Any) -> Transport:
-    """The transport ``[mail] mode`` asks for (``workspace``: a Workspace or its root path)."""
-    root = Path(getattr(workspace, "root", workspace))
+def transport_from_config(config: Config, workspace: Any = None) -> Transport:
+    """The transport ``[mail] mode`` asks for.
+
+    ``workspace``: a :class:`~automation.workspace.Workspace`, its root path, or None for the
+    configured workspace; outbox mode writes to ``<root>/outbox``.
+    """
+    from .workspace import Workspace
+
+    if workspace is None:
+        root = config.workspace
+    elif isinstance(workspace, Workspace):
+        root = workspace.root
+    else:  # a plain path is the root itself (Path.root would be "/")
+        root = Path(workspace)
     if config.mail.mode == "smtp":
         return SmtpTransport.from_config(config.mail)
     return OutboxTransport(root / "outbox")
@@ -873,6 +884,12 @@ def _ensure_workbooks(config: Config, ledger: Ledger, batch: Batch, units: Seque
 # --------------------------------------------------------------------------- receipts
 
 
+def receipt_key(result: Any) -> str:
+    """Idempotency key of the 回执 for one collected file: per content and outcome, so a file
+    quarantined first and accepted after a re-check gets one receipt for each."""
+    return f"receipt:{result.sha256}:{result.outcome}"
+
+
 def send_receipts(
     config: Config,
     ledger: Ledger,
@@ -897,7 +914,7 @@ def send_receipts(
         unit = ledger.unit(int(fr.unit_id))
         if unit is None:
             continue
-        key = f"receipt:{fr.sha256}"
+        key = receipt_key(fr)
         settled = settled_result(ledger, key, now, purpose="receipt", unit=unit.name, unit_id=unit.id)
         if settled is not None:
             out.append(settled)

@@ -480,11 +480,14 @@ class Service:
     def _send_receipts(self, now: dt.datetime) -> None:
         """Receipts for the files received; those that could not be sent are retried next poll.
 
-        Sending is idempotent per file (``receipt:<sha256>``), so a retry never sends one twice.
+        Sending is idempotent per file and outcome (:func:`automation.mail.receipt_key`), so a retry
+        never sends one twice.
         """
         receipts = self._receipts_fn
         if receipts is None:
             from .mail import send_receipts as receipts
+        from .mail import receipt_key
+
         files, self.receipts_pending = self.receipts_pending, []
         try:
             transport = self._transport()
@@ -496,7 +499,7 @@ class Service:
             self.receipts_pending = files + self.receipts_pending
             raise
         failed = {getattr(r, "idem_key", "") for r in sent if getattr(r, "action", "") == "failed"}
-        self.receipts_pending += [f for f in files if f"receipt:{getattr(f, 'sha256', '')}" in failed]
+        self.receipts_pending += [f for f in files if receipt_key(f) in failed]
         if sent:
             log.info("回执：%d 封%s", len(sent),
                      f"，其中 {len(failed)} 封发送失败（下次收取后重试）" if failed else "")

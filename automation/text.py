@@ -112,18 +112,23 @@ def normalize_text(value: object) -> str:
     if not text:
         return ""
     chars = list(text)
-    _fold_parens(chars)
-    for i, ch in enumerate(chars):
-        full = _HALF_TO_FULL.get(ch)
-        if full is None:
-            continue
-        before, after = _neighbour(chars, i, -1), _neighbour(chars, i, +1)
-        if ch == ":" and after == "/":  # keep URLs such as http://
-            continue
-        if ch == "," and before.isdigit() and after.isdigit():  # 1,000
-            continue
-        if is_cjk(before) or is_cjk(after):
-            chars[i] = full
+    # Folding one mark can put another next to Chinese (",,一", "(,一"): repeat until stable.
+    while True:
+        before_pass = chars.copy()
+        _fold_parens(chars)
+        for i, ch in enumerate(chars):
+            full = _HALF_TO_FULL.get(ch)
+            if full is None:
+                continue
+            before, after = _neighbour(chars, i, -1), _neighbour(chars, i, +1)
+            if ch == ":" and after == "/":  # keep URLs such as http://
+                continue
+            if ch == "," and before.isdigit() and after.isdigit():  # 1,000
+                continue
+            if is_cjk(before) or is_cjk(after):
+                chars[i] = full
+        if chars == before_pass:
+            break
     out: list[str] = []
     n = len(chars)
     i = 0

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from automation import clock
 from automation.config import Config, load_config
 from automation.ledger import Ledger
+
+# CI is deterministic (the same examples every run); HYPOTHESIS_PROFILE=explore searches wider.
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("explore", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "task-table.txt"

@@ -239,7 +239,9 @@ def test_unsigned_copy_matched_by_title_or_file_name(config, ledger, now, tmp_pa
 
     by_mail = collect_bytes(config, ledger, "附件1.xlsx", (tmp_path / "nobody.xlsx").read_bytes(), now,
                             sender=ledger.unit_by_name(UNIT).emails[0])
-    assert by_mail.outcome == "duplicate"  # the same bytes were quarantined above: nothing changes
+    # the same bytes were quarantined above; mailed by a known unit they are checked again and accepted
+    assert (by_mail.outcome, by_mail.unit, by_mail.submission_id is not None) == ("accepted", UNIT, True)
+    assert ledger.submission_by_sha(nobody.sha256)["outcome"] == "accepted"
     _unsigned(tmp_path / "mailed.xlsx", "落实情况", [(t1, "推进中", "邮件")])
     by_mail = collect_bytes(config, ledger, "附件1.xlsx", (tmp_path / "mailed.xlsx").read_bytes(), now,
                             sender=ledger.unit_by_name(UNIT).emails[0])
@@ -286,6 +288,9 @@ def test_sender_must_be_registered_and_a_foreign_sender_is_flagged(config, ledge
                             message_id="<m1@x>")
     assert unknown.outcome == "quarantined" and "x@evil.example" in unknown.reason
     assert Path(unknown.quarantine_path).exists()
+    again = collect_bytes(config, ledger, "a.xlsx", data, now, sender="Stranger <x@evil.example>")
+    assert again.outcome == "duplicate" and "仍不能接收" in again.reason
+    assert ledger.submission_by_sha(unknown.sha256)["outcome"] == "quarantined"
 
     other = ledger.unit_by_name(OTHER)
     fill_workbook(blank, tmp_path / "b.xlsx", {t1: {"落实情况": "已完成", "工作进展及成效": "代报"}})
@@ -301,6 +306,36 @@ def test_sender_must_be_registered_and_a_foreign_sender_is_flagged(config, ledge
     fill_workbook(blank, tmp_path / "c.xlsx", {t1: {"落实情况": "已完成", "工作进展及成效": "本单位"}})
     mine = collect_bytes(config, ledger, "c.xlsx", (tmp_path / "c.xlsx").read_bytes(), now, sender=own.emails[0])
     assert mine.outcome == "accepted" and mine.problems == []
+
+
+def test_a_quarantined_file_is_accepted_once_its_sender_is_registered(config_file, now, blank, tmp_path):
+    """The office registers the new address, drops the quarantined copy into the inbox: accepted."""
+    from automation.config import load_config
+    from automation.workspace import open_workspace
+
+    config = load_config(config_file)
+    _ws, ledger = open_workspace(config)
+    t1 = tasks_of(ledger, config, UNIT)[0]
+    fill_workbook(blank, tmp_path / "a.xlsx", {t1: {"落实情况": "推进中"}})
+    first = collect_bytes(config, ledger, "a.xlsx", (tmp_path / "a.xlsx").read_bytes(), now,
+                          sender="新联系人 <new-contact@np.example.com>", message_id="<m1@x>")
+    assert first.outcome == "quarantined"
+    text = config_file.read_text(encoding="utf-8")
+    unit_block = text.index(f'name = "{UNIT}"')
+    email_at = text.index("email = [", unit_block)
+    config_file.write_text(text[:email_at] + 'email = ["new-contact@np.example.com", ' + text[email_at + 9:],
+                           encoding="utf-8")
+    config = load_config(config_file)
+    ledger.sync_units(config.units, now)
+    retry = collect_file(config, ledger, Path(first.quarantine_path), now, sender="new-contact@np.example.com")
+    assert retry.outcome == "accepted" and retry.tasks_accepted == [t1]
+    assert answers(ledger, config, UNIT)[t1]["status"] == "推进中"
+    assert ledger.submission_by_sha(first.sha256)["outcome"] == "accepted"
+    event = ledger.execute("SELECT detail FROM events WHERE kind = 'requarantine-accepted'").fetchone()
+    assert "new-contact@np.example.com" in event[0]
+    again = collect_file(config, ledger, Path(first.quarantine_path), now, sender="new-contact@np.example.com")
+    assert again.outcome == "duplicate"
+    ledger.close()
 
 
 def test_only_the_cached_value_of_a_formula_is_used(config, ledger, now, blank, tmp_path):
@@ -342,6 +377,13 @@ def test_cli_collect_json(config_file, config, ledger, now, blank, ws, capsys):
     by_name = {f["file_name"]: f for f in out["files"]}
     assert by_name["a.xlsx"]["tasks_accepted"] == [t1] and by_name["a.xlsx"]["unit"] == UNIT
     assert by_name["b.xlsx"]["outcome"] == "quarantined" and by_name["b.xlsx"]["reason"]
+    # the accepted file from a known unit got its 回执 (outbox mode); the anonymous junk did not
+    import email
+    from email import policy
+
+    receipts = [email.message_from_bytes(p.read_bytes(), policy=policy.default)
+                for p in (ws.root / "outbox").glob("*.eml")]
+    assert len(receipts) == 1 and "回执" in receipts[0]["Subject"]
     assert main(["--config", str(config_file), "collect", "--now", "2021-11-01T10:00"]) == 0
     assert "没有需要处理的文件" in capsys.readouterr().out
     fill_workbook(blank, ws.inbox / "c.xlsx", {t1: {"落实情况": "差不多"}})

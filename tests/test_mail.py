@@ -27,6 +27,7 @@ from automation.mail import (
     send_once,
     transport_from_config,
 )
+from automation.workspace import Workspace
 
 NOW = dt.datetime(2021, 11, 1, 9, 30, tzinfo=clock.TZ)
 NAME = "2021年南平市政务公开重点工作_市行政服务中心管委会.xlsx"
@@ -116,7 +117,10 @@ def test_outbox_transport_is_idempotent_by_key(config: Config, ledger: Ledger, t
 
 
 def test_transport_from_config(config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert isinstance(transport_from_config(config, tmp_path), OutboxTransport)
+    outbox = transport_from_config(config, tmp_path)
+    assert isinstance(outbox, OutboxTransport) and outbox.folder == tmp_path / "outbox"
+    assert transport_from_config(config).folder == config.workspace / "outbox"
+    assert transport_from_config(config, Workspace(tmp_path / "ws")).folder == tmp_path / "ws" / "outbox"
     smtp_config = replace(config, mail=replace(config.mail, mode="smtp"))
     monkeypatch.delenv("DUBAN_SMTP_PASSWORD", raising=False)
     with pytest.raises(ConfigError, match="DUBAN_SMTP_PASSWORD"):

@@ -20,6 +20,7 @@ from automation import clock
 from automation.config import Config
 from automation.errors import AutomationError, LedgerError
 from automation.intake import IntakeResult, MessageOutcome
+from automation.mail import receipt_key
 from automation.service import LOCK_FILE, AlreadyRunning, InstanceLock, Service
 
 START = dt.datetime(2021, 11, 1, 8, 55, tzinfo=clock.TZ)  # a Monday
@@ -78,7 +79,7 @@ class Stage:
 
     def receipt(self, config, ledger, files, now, transport):
         self.receipts.append([f.file_name for f in files])
-        return [SimpleNamespace(action="sent", idem_key=f"receipt:{f.sha256}") for f in files]
+        return [SimpleNamespace(action="sent", idem_key=receipt_key(f)) for f in files]
 
     def report(self, config, ledger, now):
         self.reports.append(now)
@@ -156,7 +157,7 @@ def test_receipts_that_fail_are_retried_and_do_not_block_the_report(svc_config: 
         calls.append([f.file_name for f in files])
         if len(calls) == 1:
             raise ConnectionError("smtp down")
-        return [SimpleNamespace(action="sent", idem_key=f"receipt:{f.sha256}") for f in files]
+        return [SimpleNamespace(action="sent", idem_key=receipt_key(f)) for f in files]
 
     svc = Service(svc_config, now_fn=clk.now, sleep_fn=clk.sleep, collect_fn=stage.collect,
                   remind_fn=stage.remind, receipts_fn=flaky_receipts, report_fn=stage.report,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from automation.text import (
@@ -23,6 +23,9 @@ MIXED = st.lists(st.one_of(HAN, PUNCT, LATIN, SPACE), max_size=60).map("".join)
 
 
 @given(MIXED)
+@example(",,一")  # folding one comma puts the next one beside Chinese
+@example("一,,")
+@example("(,一")
 def test_normalisation_is_idempotent(text):
     once = normalize_text(text)
     assert normalize_text(once) == once
