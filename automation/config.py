@@ -227,9 +227,37 @@ def _hhmm(value: str, where: str, key: str) -> str:
     return t.strftime("%H:%M")
 
 
+_TOP_KEYS = ("workspace", "template", "office", "batch", "units", "groups", "mail", "imap", "collect", "remind",
+             "service")
+_UNIT_KEYS = ("name", "aliases", "email", "emails", "cc", "contact", "phone", "kind")
+
+
+def _check_keys(data: dict[str, Any]) -> None:
+    """A misspelt key would silently fall back to its default: refuse it, naming the key."""
+    import difflib
+
+    def check(where: str, keys: Any, known: tuple[str, ...]) -> None:
+        for key in keys:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"是不是“{close[0]}”？" if close else f"可用的有：{'、'.join(known)}。"
+                raise ConfigError(f"config.toml：{where} 中有未知的配置项“{key}”。{hint}")
+
+    check("顶层", data, _TOP_KEYS)
+    sections = {"office": Office, "batch": BatchSpec, "mail": MailConfig, "imap": ImapConfig,
+                "collect": CollectConfig, "remind": RemindConfig, "service": ServiceConfig}
+    for name, klass in sections.items():
+        if isinstance(data.get(name), dict):
+            check(f"[{name}]", data[name], tuple(klass.__dataclass_fields__))
+    for i, unit in enumerate(data.get("units", []) if isinstance(data.get("units"), list) else [], start=1):
+        if isinstance(unit, dict):
+            check(f"[[units]] 第 {i} 个（{unit.get('name', '')}）", unit, _UNIT_KEYS)
+
+
 def parse_config(data: dict[str, Any], path: Path) -> Config:
     """Build a :class:`Config` from parsed TOML (exposed for tests)."""
     base = path.resolve().parent
+    _check_keys(data)
     office_sec = _section(data, "office")
     office = Office(**{
         k: _typed(office_sec, "office", k, str, getattr(Office(), k))

@@ -138,3 +138,10 @@ def test_workspace_layout(config_file, capsys):
     for folder in ("workbooks", "inbox", "archive", "quarantine", "outbox", "reports", "logs"):
         assert (ws / folder).is_dir()
     assert Path(ws / "ledger.sqlite3").exists()
+
+
+def test_misspelt_config_key_is_refused(capsys, config_file):
+    text = config_file.read_text(encoding="utf-8").replace("per_minute = 20.0", "per_minut = 20.0")
+    config_file.write_text(text, encoding="utf-8")
+    code, _, err = run(capsys, "--config", str(config_file), "init")
+    assert code == 1 and "[mail]" in err and "per_minut" in err and "per_minute" in err

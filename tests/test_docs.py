@@ -26,3 +26,81 @@ def test_ci_runs_the_readme_test_command_verbatim():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     test_command = quick_start_commands()[1]
     assert any(line.strip() == test_command for line in ci.splitlines()), test_command
+
+
+def _commands() -> list[tuple[str, object]]:
+    import click
+
+    from automation.cli import cli
+
+    out: list[tuple[str, object]] = []
+
+    def walk(group: click.Group, prefix: str) -> None:
+        for name, cmd in sorted(group.commands.items()):
+            full = f"{prefix} {name}".strip()
+            if isinstance(cmd, click.Group):
+                walk(cmd, full)
+            else:
+                out.append((full, cmd))
+
+    walk(cli, "")
+    return out
+
+
+def test_every_command_and_option_is_documented_with_an_example():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = "\n".join(re.findall(r"```(?:bash|sh|powershell|bat|cmd)?\n(.*?)```", readme, re.S))
+    missing = []
+    for name, cmd in _commands():
+        if f"automation {name}" not in code and not re.search(rf"automation (--\S+ \S+ )*{name}\b", code):
+            missing.append(f"example of `automation {name}`")
+        for param in cmd.params:  # type: ignore[attr-defined]
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("--") and opt not in readme:
+                    missing.append(f"`{name} {opt}`")
+    for opt in ("--config", "--workspace", "--debug"):
+        if opt not in readme:
+            missing.append(opt)
+    assert not missing, "README lacks: " + ", ".join(missing)
+
+
+def test_every_config_key_is_documented():
+    import dataclasses
+
+    from automation import config as cfg
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sections = {"office": cfg.Office, "batch": cfg.BatchSpec, "units": cfg.UnitSpec, "mail": cfg.MailConfig,
+                "imap": cfg.ImapConfig, "collect": cfg.CollectConfig, "remind": cfg.RemindConfig,
+                "service": cfg.ServiceConfig}
+    missing = []
+    for section, klass in sections.items():
+        if f"[{section}]" not in readme and f"[[{section}]]" not in readme:
+            missing.append(f"[{section}]")
+        for f in dataclasses.fields(klass):
+            key = {"emails": "email"}.get(f.name, f.name)
+            if f"`{key}`" not in readme and f"{key} =" not in readme:
+                missing.append(f"[{section}] {key}")
+    for key in ("workspace", "template", "[groups]"):
+        if key not in readme:
+            missing.append(key)
+    assert not missing, "README lacks: " + ", ".join(missing)
+
+
+def test_every_key_in_the_bundled_config_is_known():
+    """config.toml documents only real keys (a typo there would be silently ignored)."""
+    import dataclasses
+    import tomllib
+
+    from automation import config as cfg
+
+    data = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
+    sections = {"office": cfg.Office, "batch": cfg.BatchSpec, "mail": cfg.MailConfig, "imap": cfg.ImapConfig,
+                "collect": cfg.CollectConfig, "remind": cfg.RemindConfig, "service": cfg.ServiceConfig}
+    unknown = []
+    for name, klass in sections.items():
+        fields = {f.name for f in dataclasses.fields(klass)}
+        unknown += [f"[{name}] {k}" for k in data.get(name, {}) if k not in fields]
+    unit_fields = {"email" if f.name == "emails" else f.name for f in dataclasses.fields(cfg.UnitSpec)}
+    unknown += [f"[[units]] {k}" for u in data["units"] for k in u if k not in unit_fields]
+    assert not unknown
