@@ -280,6 +280,7 @@ def send_reminders(config: Config, ledger: Ledger, now: dt.datetime, transport: 
     now = clock.local(now)
     batch = ledger.require_batch(config.batch.title)
     results: list[SendResult] = []
+    to_send: list[tuple[int, Reminder, dict[str, Any]]] = []
     for r in due_reminders(config, ledger, now, calendar):
         detail = {k: v for k, v in r.to_json().items() if k in ("kind", "kind_name", "day", "catch_up", "missed",
                                                                   "overdue_days", "days_left", "tasks")}
@@ -297,24 +298,33 @@ def send_reminders(config: Config, ledger: Ledger, now: dt.datetime, transport: 
             settled.detail = detail
             results.append(settled)
             continue
-        attachments = []
-        if config.remind.attach_workbook:
-            path = _reissue(config, ledger, batch, r, now)
-            attachments.append(Attachment.from_path(path))
+        to_send.append((len(results), r, detail))
+        results.append(None)  # type: ignore[arg-type]  # filled below, keeping the order of the reminders
+    paths = _reissue(config, ledger, batch, [r for _i, r, _d in to_send], now) \
+        if to_send and config.remind.attach_workbook else {}
+    for index, r, detail in to_send:
+        attachments = [Attachment.from_path(paths[r.unit_id])] if r.unit_id in paths else []
         letter = letters.reminder_letter(config, batch, r, now.date(), attachments[0].filename if attachments else None)
         msg = compose_message(config.mail, to=list(r.to), cc=list(r.cc), subject=letter.subject, text=letter.text,
                               html=letter.html, attachments=attachments, now=now, to_name=r.unit)
-        results.append(send_once(ledger, transport, r.key, "remind", batch.id, r.unit_id, msg, now,
-                                 unit=r.unit, detail=detail))
+        results[index] = send_once(ledger, transport, r.key, "remind", batch.id, r.unit_id, msg, now,
+                                   unit=r.unit, detail=detail)
     return results
 
 
-def _reissue(config: Config, ledger: Ledger, batch: Batch, r: Reminder, now: dt.datetime) -> Path:
-    """The unit's workbook again, pre-filled with its latest answers (kept under workbooks/reissued/<day>/)."""
-    from .workbooks import build_unit_workbook, workbook_filename
+def _reissue(config: Config, ledger: Ledger, batch: Batch, reminders: list[Reminder],
+             now: dt.datetime) -> dict[int, Path]:
+    """Each unit's workbook again, pre-filled with its latest answers (kept under
+    workbooks/reissued/<day>/): one build per day of the reminders, not one ledger read per unit."""
+    from .workbooks import build_workbooks
 
-    folder = Path(config.workspace) / "workbooks" / "reissued" / r.day.isoformat()
-    out = folder / workbook_filename(batch.title, r.unit)
-    built = build_unit_workbook(config, ledger, batch, r.unit_id, now, prefill=True, purpose="remind", out_path=out)
-    return Path(built.path)
+    by_day: dict[dt.date, list[str]] = {}
+    for r in reminders:
+        by_day.setdefault(r.day, []).append(r.unit)
+    paths: dict[int, Path] = {}
+    for day, units in by_day.items():
+        folder = Path(config.workspace) / "workbooks" / "reissued" / day.isoformat()
+        for built in build_workbooks(config, ledger, now, units=units, out_dir=folder, purpose="remind"):
+            paths[built.unit_id] = Path(built.path)
+    return paths
 

@@ -664,9 +664,11 @@ def build_workbooks(
     out_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     jobs: int | None = None,
+    purpose: str = "build",
 ) -> list[BuiltWorkbook]:
     """Build one workbook per unit with assignments (or per named unit), pre-filled with the
-    unit's latest answers; overwrite atomically and record every issue in the ledger.
+    unit's latest answers; overwrite atomically and record every issue in the ledger (with
+    ``purpose``, e.g. "remind" for re-issues attached to reminders).
 
     ``units`` are names or aliases resolved through the registry (a group name means its
     members); an unknown name raises :class:`~automation.errors.UnknownUnitError`.  ``jobs``:
@@ -702,7 +704,7 @@ def build_workbooks(
     with ledger.transaction():
         ledger.save_layout(source.version, layout.to_dict(), now)
         for b in built:
-            ledger.record_issue(batch.id, b.unit_id, now, source.version, b.tasks, str(b.path), b.sha256, "build")
+            ledger.record_issue(batch.id, b.unit_id, now, source.version, b.tasks, str(b.path), b.sha256, purpose)
         ledger.event("build", now, batch=batch.title, workbooks=len(built), template_version=source.version)
     return built
 
