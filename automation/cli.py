@@ -64,7 +64,10 @@ pass_app = click.make_pass_decorator(App)
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    """JSON on stdout: UTF-8 text, or \\u escapes where stdout cannot encode Chinese (a GBK console
+    redirected to a file on Windows) — always valid, never lossy."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    click.echo(json.dumps(data, ensure_ascii=encoding not in ("utf8", "utf8sig"), indent=2, default=str))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -212,15 +215,16 @@ def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: str 
     """回收单位报回的工作簿：校验、归档、写入台账（默认处理 工作目录/inbox 中的文件）。
 
     PATH 可以是文件或文件夹，可写多个。每个文件的结果是“已接收”（写入台账）、“已隔离”（移入
-    quarantine 并附原因）或“重复文件”之一；收件箱中的文件处理后移出，其他位置的文件不会改动。
+    quarantine 并附原因）、“重复文件”或“已跳过”（暂时无法读取，如正在 WPS/Excel 中打开，留在原处下次重试）之一；
+    收件箱中的文件处理后移出，其他位置的文件不会改动。
 
     \b
     --json 输出：{"files": [每个文件一个对象], "totals": {...}}
-      文件对象：file_name, sha256, outcome (accepted|quarantined|duplicate), reason, unit, unit_id,
+      文件对象：file_name, sha256, outcome (accepted|quarantined|duplicate|skipped), reason, unit, unit_id,
       rows_accepted, tasks_accepted [任务序号], problems [{severity (error|warning), sheet, cell,
       task_number, field, message}], submission_id, signed, archive_path, quarantine_path, sender,
       source, message_id, received_at, contact, phone
-      totals：files, accepted, quarantined, duplicate, rows, problems
+      totals：files, accepted, quarantined, duplicate, skipped, rows, problems
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -235,7 +239,7 @@ def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: str 
             task = bar.add_task("collect", total=None)
             results = collect_paths(app.config, app.ledger, list(paths) or None, now,
                                     progress=lambda done, total, _r: bar.update(task, completed=done, total=total))
-        _send_receipts(app, results, now)
+        _send_receipts(app, now)
     if as_json:
         print_json(summarize(results))
         return
@@ -251,26 +255,43 @@ def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: str 
     totals = summarize(results)["totals"]
     console.print(f"接收 {totals['accepted']} 个（{totals['rows']} 项），隔离 {totals['quarantined']} 个，"
                   f"重复 {totals['duplicate']} 个；问题 {totals['problems']} 个。", markup=False)
+    if totals["skipped"]:
+        console.print(f"{totals['skipped']} 个文件暂时无法读取（可能正在 WPS/Excel 中打开），留在原处，下次运行时重试。",
+                      markup=False)
     if totals["quarantined"]:
         console.print(f"隔离的文件及原因见 {app.workspace.quarantine}", markup=False)
 
 
 
-def _send_receipts(app: App, results: list[Any], now: Any) -> None:
-    """回执 for every new accepted or quarantined file from a known unit (``[collect] receipts``)."""
-    from .mail import send_receipts, transport_from_config
+def _send_receipts(app: App, now: Any) -> None:
+    """回执 still owed (``[collect] receipts``): for this run's files and any an earlier run could not send.
 
-    new = [f for f in results if f.outcome in ("accepted", "quarantined")]
-    if not new or not app.config.collect.receipts:
+    Taken from the ledger (:func:`automation.mail.pending_receipts`), so a failure here loses
+    nothing: the files are already recorded and the next collect (or ``send --receipts``) sends
+    them.  Hence a warning, not an error, and the collect results are still shown.
+    """
+    from .mail import pending_receipts, send_receipts, transport_from_config
+
+    owed = pending_receipts(app.config, app.ledger)
+    if not owed:
         return
-    transport = transport_from_config(app.config, app.workspace)
     try:
-        sent = send_receipts(app.config, app.ledger, new, now, transport)
-    finally:
-        transport.close()
+        transport = transport_from_config(app.config, app.workspace)
+        try:
+            sent = send_receipts(app.config, app.ledger, owed, now, transport)
+        finally:
+            transport.close()
+    except AutomationError as exc:  # password / 授权码 missing or refused, server unreachable
+        err_console.print(f"警告：回执未能发送：{exc}", markup=False)
+        err_console.print("已收到的文件都已记录；改正后再次运行 collect 或 automation send --receipts 即补发回执。",
+                          markup=False)
+        return
+    done = sum(1 for r in sent if r.action in ("sent", "resent"))
+    if done:
+        err_console.print(f"已发送回执 {done} 封。", markup=False)
     failed = sum(1 for r in sent if r.action == "failed")
     if failed:
-        err_console.print(f"警告：{failed} 封回执发送失败（详见台账中的邮件记录）。", markup=False)
+        err_console.print(f"警告：{failed} 封回执发送失败（详见台账中的邮件记录），下次运行 collect 时重发。", markup=False)
 
 # --------------------------------------------------------------------------- report / status (issue 5)
 
@@ -371,21 +392,32 @@ def _print_mail_results(app: App, results: list[Any], title: str) -> None:
 @click.option("--unit", "unit_names", multiple=True, help="只发给这些单位（可重复；可写单位分组名）")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出每封邮件的结果")
 @click.option("--resend-uncertain", is_flag=True, help="重发上次中断、无法确定是否发出的邮件（沿用原 Message-ID）")
+@click.option("--receipts", "receipts", is_flag=True,
+              help="不分发工作簿，只补发尚未发出的回执（含上次发送失败、被拒收的）")
 @pass_app
-def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncertain: bool) -> None:
-    """把工作簿和说明邮件发给各单位（已发过的不会重发）。"""
-    from .mail import distribute, transport_from_config
+def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncertain: bool, receipts: bool) -> None:
+    """把工作簿和说明邮件发给各单位（已发过的不会重发）；--receipts 补发回执。"""
+    from .mail import distribute, pending_receipts, send_receipts, transport_from_config
 
+    if receipts and unit_names:
+        raise click.UsageError("--receipts 补发全部欠发的回执，不能与 --unit 同时使用。")
+    if receipts and not app.config.collect.receipts:
+        raise AutomationError("config.toml 中 [collect] receipts = false（不发回执）；如需补发请先改为 true。")
     transport = transport_from_config(app.config, app.workspace)
     try:
-        results = distribute(app.config, app.ledger, app.now(), transport, unit_names or None,
-                             resend_uncertain=resend_uncertain)
+        if receipts:
+            owed = pending_receipts(app.config, app.ledger, retry_refused=True, include_uncertain=resend_uncertain)
+            results = send_receipts(app.config, app.ledger, owed, app.now(), transport,
+                                    resend_uncertain=resend_uncertain)
+        else:
+            results = distribute(app.config, app.ledger, app.now(), transport, unit_names or None,
+                                 resend_uncertain=resend_uncertain)
     finally:
         transport.close()
     if as_json:
         print_json([r.to_json() for r in results])
     else:
-        _print_mail_results(app, results, f"{app.config.batch.title}：分发工作簿")
+        _print_mail_results(app, results, f"{app.config.batch.title}：{'补发回执' if receipts else '分发工作簿'}")
     if any(r.action == "failed" for r in results):
         raise click.exceptions.Exit(1)
 
@@ -427,7 +459,7 @@ def _collect_from_imap(app: App, now: Any, paths: tuple[Path, ...]) -> list[Any]
     # One reader of the mailbox at a time: a running `automation run` already collects by itself.
     with InstanceLock(app.config.workspace, "automation collect --imap"):
         result = collect_imap(app.config, app.ledger, now)
-        _send_receipts(app, result.files, now)
+        _send_receipts(app, now)
     err_console.print(result.summary(), markup=False)
     return result.files
 
@@ -486,6 +518,12 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point: one-line errors, non-zero exit codes, tracebacks only with --debug."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    for stream in (sys.stdout, sys.stderr):
+        # A GBK console cannot show every character a unit may type (✔, emoji): replace, don't crash.
+        try:
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            pass
     try:
         # Without standalone mode click *returns* the code of a `raise click.exceptions.Exit(n)`.
         code = cli.main(args=args, prog_name="automation", standalone_mode=False)

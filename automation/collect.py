@@ -6,13 +6,20 @@ Stage 4 of the loop.  Every file ends in exactly one outcome:
   transaction); the original is archived under ``<workspace>/archive/<sha256>.<ext>``;
 - ``quarantined``: copied to ``<workspace>/quarantine/`` next to a ``.原因.txt`` reason file,
   recorded in the ledger with the reason;
-- ``duplicate``: the same bytes were processed before (by SHA-256): nothing changes.
+- ``duplicate``: the same bytes were processed before (by SHA-256): nothing changes;
+- ``skipped``: the file could not be read now (on Windows: open in WPS/Excel, or still being
+  written by the mail client): nothing is recorded, it stays where it is for the next run.
 
 A file in ``<workspace>/inbox/`` is removed from there only after its archive or quarantine copy
-and its ledger rows are on disk (fsync for a single file; one ``os.sync`` per batch of files in
-:func:`collect_paths`); inputs anywhere else are never touched.  Re-running on the same files
-changes nothing, and a run killed at any point can simply be run again (what was stored is then
-a duplicate and leaves the inbox; what was not is processed).
+and its ledger rows are on disk: the ledger commits with ``synchronous=FULL`` (durable when the
+commit returns); a single file's copy is fsynced, and so is its folder (the rename); a batch of
+files in :func:`collect_paths` is made durable by one ``os.sync`` (Windows: an fsync per copy)
+before the inbox files it covers are removed.  Inputs anywhere else are never touched; callers
+that move an input themselves (IMAP intake moves the message) may do so as soon as
+:func:`collect_bytes` returns.  A removal that fails (a file locked on Windows) is logged and
+left: the next run sees a duplicate and removes it.  Re-running on the same files changes
+nothing, and a run killed at any point can simply be run again (what was stored is then a
+duplicate and leaves the inbox; what was not is processed).
 
 Parsing happens in :mod:`automation.safety`'s worker subprocesses (pre-checks, memory limit,
 timeout); the workers parse the next files while this process validates and stores the current
@@ -20,12 +27,15 @@ one.  The sheet itself is judged by :mod:`automation.returned`, values by :mod:`
 
 Files from a mailbox carry a ``sender``: it must be a registered unit address (``email``/``cc``)
 or the file is quarantined; a unit's address sending another unit's signed workbook is accepted
-for the workbook's unit with a warning naming the sender's unit.
+for the workbook's unit with a warning naming the sender's unit (the signature vouches for the
+content).  An *unsigned* file from a mailbox is only accepted for one of the sender's own units:
+its unit comes from a title or file name anyone can type, so another unit's name is quarantined.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import shutil
@@ -66,7 +76,7 @@ class FileResult:
 
     file_name: str
     sha256: str
-    outcome: str                          # accepted | quarantined | duplicate
+    outcome: str                          # accepted | quarantined | duplicate | skipped (unreadable now)
     reason: str = ""
     unit: str | None = None
     unit_id: int | None = None
@@ -105,6 +115,7 @@ def summarize(results: Sequence[FileResult]) -> dict[str, Any]:
             "accepted": sum(r.outcome == "accepted" for r in results),
             "quarantined": sum(r.outcome == "quarantined" for r in results),
             "duplicate": sum(r.outcome == "duplicate" for r in results),
+            "skipped": sum(r.outcome == "skipped" for r in results),
             "rows": sum(r.rows_accepted for r in results),
             "problems": sum(len(r.problems) for r in results),
         },
@@ -135,6 +146,7 @@ class _Item:
     in_inbox: bool = False
     ticket: int | None = None
     retry_of: dict[str, Any] | None = None  # an earlier quarantined submission of the same bytes
+    unreadable: str | None = None         # why the file cannot be read now (left for the next run)
 
     @property
     def suffix(self) -> str:
@@ -176,28 +188,39 @@ class _Run:
         self._layouts: dict[str, Layout | None] = {}
         self._batches: dict[str, Batch | None] = {}
         self._spellings: list[tuple[str, int]] | None = None
+        self._revisions: list[dict[str, Any]] | None = None
+        self._revision_titles: dict[int, dict[int, str]] = {}
         self._crash = _crash_plan()
         self.seen: set[str] = set()
         self.inbox_real = Path(os.path.realpath(self.ws.inbox))
         self.inbox_dirs: dict[str, bool] = {}
-        # Durability: a single-file call fsyncs each copy before touching the inbox; a batch run
-        # writes copies without fsync and, every so often and at the end, makes everything
-        # durable at once (os.sync) before removing the inbox files it has stored.
+        # Durability: ledger commits are durable on return (synchronous=FULL).  A single-file call
+        # fsyncs each copy and its folder before touching the inbox; a batch run writes copies
+        # without fsync and, every so often and at the end, makes them durable at once (os.sync)
+        # before removing the inbox files it has stored.
         self.batched = False
         self.unsynced: list[Path] = []
         self.removals: list[Path] = []
 
     def write(self, target: Path, data: bytes | None = None, src: Path | None = None) -> None:
-        """Write a copy atomically (temp file + rename); fsync now unless batched."""
+        """Write a copy atomically (temp file + rename); fsync it and its folder now unless batched.
+
+        Copying from ``src`` raises :class:`_Unreadable` when the source cannot be opened.
+        """
+        fin = None
+        if data is None:
+            assert src is not None
+            try:
+                fin = open(src, "rb")  # closed in the finally below
+            except OSError as exc:
+                raise _Unreadable(_unreadable_reason(exc)) from exc
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as out:
-                if data is not None:
-                    out.write(data)
+                if fin is not None:
+                    shutil.copyfileobj(fin, out, 1 << 20)
                 else:
-                    assert src is not None
-                    with open(src, "rb") as fin:
-                        shutil.copyfileobj(fin, out, 1 << 20)
+                    out.write(data or b"")
                 if not self.batched:
                     out.flush()
                     os.fsync(out.fileno())
@@ -205,8 +228,13 @@ class _Run:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        finally:
+            if fin is not None:
+                fin.close()
         if self.batched:
             self.unsynced.append(target)
+        else:
+            _fsync_dir(target.parent)
 
     def remove_later(self, item: _Item) -> None:
         """Remove an inbox file once its copy and its ledger rows are durable."""
@@ -217,10 +245,11 @@ class _Run:
             if len(self.removals) >= _FLUSH_EVERY:
                 self.flush()
         else:
-            item.path.unlink(missing_ok=True)
+            _remove(item.path)
 
     def flush(self) -> None:
-        """Make every copy and ledger commit so far durable, then empty the inbox of what they cover."""
+        """Make every copy so far durable (the ledger commits already are), then empty the inbox of
+        what they cover.  A removal that fails is logged, never raised (this runs in a ``finally``)."""
         if not (self.unsynced or self.removals):
             return
         if hasattr(os, "sync"):
@@ -230,9 +259,9 @@ class _Run:
                 with open(path, "rb+") as fh:
                     os.fsync(fh.fileno())
         self.unsynced.clear()
-        for path in self.removals:
-            path.unlink(missing_ok=True)
-        self.removals.clear()
+        removals, self.removals = self.removals, []
+        for path in removals:
+            _remove(path)
 
     # -- lookups
 
@@ -249,6 +278,20 @@ class _Run:
         if uid not in self._batches:
             self._batches[uid] = self.ledger.batch_by_uid(uid) if uid else None
         return self._batches[uid]
+
+    def revisions(self) -> list[dict[str, Any]]:
+        if self._revisions is None:
+            self._revisions = self.ledger.revisions(self.batch.id)
+        return self._revisions
+
+    def revision_titles(self, revision: int) -> dict[int, str]:
+        """Task number → title in an earlier revision of the table (from ``table_revisions``)."""
+        if revision not in self._revision_titles:
+            row = self.ledger.execute("SELECT tasks_json FROM table_revisions WHERE batch_id = ? AND revision = ?",
+                                      (self.batch.id, revision)).fetchone()
+            tasks = json.loads(row[0]) if row else []
+            self._revision_titles[revision] = {int(t["number"]): str(t["title"]) for t in tasks}
+        return self._revision_titles[revision]
 
     def latest_layout(self) -> Layout:
         row = self.ledger.execute(
@@ -278,6 +321,39 @@ class _Run:
             self._crash[1] -= 1
             if self._crash[1] <= 0:
                 os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Unreadable(Exception):
+    """An input that cannot be read now (locked, being written, gone): skipped, retried next run."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _unreadable_reason(exc: OSError) -> str:
+    what = exc.strerror or type(exc).__name__
+    return (f"文件暂时无法读取（{what}），可能正在 WPS/Excel 中打开或仍在保存、下载中；本次跳过，"
+            "未做任何记录，文件留在原处，下次运行时自动重试。如一直跳过，请关闭打开它的程序。")
+
+
+def _remove(path: Path) -> None:
+    """Remove a stored inbox file; a failure (locked on Windows) only costs a duplicate next run."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        logger.warning("collect: cannot remove %s from the inbox (%s); the next run will", path, exc)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; Windows cannot open a folder for that)."""
+    if os.name == "nt":  # pragma: no cover
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _crash_plan() -> list[Any] | None:
@@ -421,24 +497,29 @@ def _in_inbox(run: _Run, path: Path) -> bool:
 
 
 def _item_from_path(run: _Run, path: Path, received_at: dt.datetime | None = None, name: str | None = None) -> _Item:
+    """Read one file; one that cannot be read now (locked by WPS/Excel on Windows, still being
+    written, removed meanwhile) becomes a skipped item instead of stopping the run."""
+    display = _display_name(name or path.name)
     try:
         st = path.stat()
+        if st.st_size > run.limits.max_file_bytes:
+            data, sha = None, sha256_file(path)
+        else:
+            data = path.read_bytes()
+            sha = sha256_bytes(data)
     except OSError as exc:
-        raise AutomationError(f"{path}：无法读取（{exc.strerror}）。") from exc
+        when = clock.local(received_at or run.now)
+        return _Item(name=display, data=None, sha256="", size=0, received_at=when, path=path,
+                     in_inbox=_in_inbox(run, path), unreadable=_unreadable_reason(exc))
     if received_at is None:
         received_at = min(dt.datetime.fromtimestamp(st.st_mtime, clock.TZ), clock.local(run.now))
-    if st.st_size > run.limits.max_file_bytes:
-        data, sha = None, sha256_file(path)
-    else:
-        data = path.read_bytes()
-        sha = sha256_bytes(data)
-    return _Item(name=_display_name(name or path.name), data=data, sha256=sha, size=st.st_size,
+    return _Item(name=display, data=data, sha256=sha, size=st.st_size,
                  received_at=clock.local(received_at), path=path, in_inbox=_in_inbox(run, path))
 
 
 def _submit(run: _Run, item: _Item) -> None:
     """Hand a parseable file to the worker (skipping what will not be parsed anyway)."""
-    if item.ticket is not None or item.data is None or item.suffix not in SUPPORTED_SUFFIXES:
+    if item.ticket is not None or item.data is None or item.unreadable or item.suffix not in SUPPORTED_SUFFIXES:
         return
     if item.sha256 in run.seen:
         return
@@ -454,6 +535,8 @@ def _submit(run: _Run, item: _Item) -> None:
 def _process(run: _Run, item: _Item) -> FileResult:
     base = FileResult(file_name=item.name, sha256=item.sha256, outcome="quarantined", sender=item.sender,
                       source=item.source, message_id=item.message_id, received_at=clock.iso(item.received_at))
+    if item.unreadable:
+        return _skipped(base, item.unreadable)
     previous = run.ledger.submission_by_sha(item.sha256)
     if previous is not None and previous["outcome"] == "accepted":
         _drain(run, item)
@@ -479,7 +562,15 @@ def _process(run: _Run, item: _Item) -> FileResult:
             item.ticket = None
         return _accept(run, item, base, book, sender_units)
     except _Quarantine as q:
-        return _quarantine(run, item, base, q)
+        try:
+            return _quarantine(run, item, base, q)
+        except _Unreadable as exc:  # a file too big to hold, locked before it could be copied
+            return _skipped(base, exc.reason)
+
+
+def _skipped(base: FileResult, reason: str) -> FileResult:
+    base.outcome, base.reason = "skipped", reason
+    return base
 
 
 def _drain(run: _Run, item: _Item) -> None:
@@ -507,6 +598,10 @@ def _sender_units(run: _Run, sender: str | None) -> set[int] | None:
     return units
 
 
+def _sender_names(run: _Run, sender_units: set[int]) -> str:
+    return "、".join(run.units[u].name for u in sorted(sender_units) if u in run.units)
+
+
 def _problem(severity: str, message: str, **kw: Any) -> dict[str, Any]:
     return {"severity": severity, "sheet": kw.get("sheet"), "cell": kw.get("cell"),
             "task_number": kw.get("task_number"), "field": kw.get("field"), "message": message}
@@ -532,6 +627,14 @@ def _identify(run: _Run, item: _Item, book: ParsedBook,
                               "请在下发的原工作簿中填写后发送。")
         unit = _unit_from_names(run, reading.title, item.name)
         how = "标题或文件名"
+        if unit is not None and sender_units is not None and unit.id not in sender_units:
+            # Without a signature nothing vouches for the content: the unit comes from text anyone can
+            # type, so a mailbox may only answer for its own units (a signed workbook is another matter).
+            raise _Quarantine(
+                f"文件没有签名页（不是下发的原工作簿），标题或文件名表明是“{unit.name}”的，却由"
+                f"“{_sender_names(run, sender_units)}”的邮箱 {_address(item.sender)} 发来，未接收。"
+                f"没有签名页的文件只接收本单位登记邮箱发来的：请“{unit.name}”用本单位邮箱发送，"
+                "或使用下发的原工作簿填报。")
         if unit is None and sender_units is not None and len(sender_units) == 1:
             only = next(iter(sender_units))
             unit, how = (run.units.get(only), "发件邮箱") if only in run.assigned else (None, how)
@@ -566,7 +669,35 @@ def _verify_metadata(run: _Run, meta: dict[str, str]) -> tuple[Batch, UnitRow, L
             "请使用本批下发的工作簿填报。", unit=unit)
     if unit is None or unit_id not in run.assigned:
         raise _Quarantine(f"工作簿对应的单位“{meta.get('unit_name', '')}”在本批次中没有任务，未接收。", unit=unit)
+    _check_revision(run, meta, unit)
     return batch, unit, run.layout(meta.get("template_version", "")) or run.latest_layout()
+
+
+def _check_revision(run: _Run, meta: dict[str, str], unit: UnitRow) -> None:
+    """A workbook issued before the current task-table revision (``init --replace``) is accepted
+    only if its tasks still have the same numbers and titles; otherwise its answers could land on
+    other tasks (a renumbered table), so it is quarantined with a reason the office can act on."""
+    revisions = run.revisions()
+    if len(revisions) < 2:
+        return
+    try:
+        issued = clock.parse(meta.get("issued_at", ""))
+    except ValueError:
+        return
+    current = revisions[-1]
+    if issued >= clock.parse(current["imported_at"]):
+        return
+    older = [r for r in revisions if clock.parse(r["imported_at"]) <= issued] or revisions[:1]
+    old_titles = run.revision_titles(older[-1]["revision"])
+    numbers = [int(n) for n in meta.get("tasks", "").split(",") if n.strip().isdigit()]
+    changed = [n for n in numbers
+               if n in run.tasks and n in old_titles and squash(old_titles[n]) != squash(run.tasks[n].title)]
+    if changed:
+        shown = "、".join(str(n) for n in changed[:10]) + ("等" if len(changed) > 10 else "")
+        raise _Quarantine(
+            f"这份工作簿是按旧版任务表（第 {older[-1]['revision']} 版）生成的，任务表已更新为第 {current['revision']} 版，"
+            f"第 {shown} 项的任务已经变化；为避免把填报记到错误的任务上，未接收。请使用新下发的工作簿重新填报。",
+            unit=unit)
 
 
 def _unit_from_names(run: _Run, title: str, file_name: str) -> UnitRow | None:
@@ -611,8 +742,8 @@ def _accept(run: _Run, item: _Item, base: FileResult, book: ParsedBook, sender_u
             f"{where} {first['message']}，出于安全考虑整个文件未接收。请删去开头的“=”等符号或改写内容后重新报送。",
             problems=ev.formula_cells, unit=unit)
     problems = ident.problems + ev.problems
-    if sender_units is not None and unit.id not in sender_units:
-        senders = "、".join(run.units[u].name for u in sorted(sender_units) if u in run.units)
+    if sender_units is not None and unit.id not in sender_units:  # signed: the signature vouches for the unit
+        senders = _sender_names(run, sender_units)
         problems.insert(0, _problem(
             "warning", f"这是“{unit.name}”的工作簿，却由“{senders}”的邮箱 {_address(item.sender)} 发来；"
                        f"已按“{unit.name}”接收，请核实。"))
@@ -728,5 +859,7 @@ def result_line(result: FileResult) -> str:
         return text
     if result.outcome == "duplicate":
         return "重复文件，已跳过"
+    if result.outcome == "skipped":
+        return f"已跳过：{result.reason}"
     return f"已隔离：{result.reason}"
 

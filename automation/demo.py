@@ -14,6 +14,7 @@ way a unit contact edits it in Excel or WPS; tests and benchmarks use it as well
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import shutil
 from collections.abc import Callable, Mapping
@@ -75,19 +76,43 @@ def bundled_files() -> dict[str, Path]:
     return files
 
 
+def _fingerprint(workdir: Path) -> str:
+    """What the demo left in its ledger; anything done there since changes it."""
+    import sqlite3
+
+    path = workdir / "var" / "ledger.sqlite3"
+    if not path.exists():
+        return "no-ledger"
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        counts = [conn.execute(f"SELECT COUNT(*), IFNULL(MAX(id), 0) FROM {t}").fetchone()
+                  for t in ("batches", "submissions", "messages", "issues", "events")]
+    except sqlite3.Error:
+        return "unreadable"
+    finally:
+        conn.close()
+    return json.dumps(counts)
+
+
 def _prepare(workdir: Path) -> None:
-    """A fresh directory: created, or an earlier demo's directory emptied — never someone's files."""
+    """A fresh directory: created, or an untouched earlier demo emptied — never someone's work."""
+    marker = workdir / DEMO_MARKER
     if workdir.exists():
         if not workdir.is_dir():
             raise AutomationError(f"{workdir}：已存在同名文件。请用 --workdir 指定一个新目录。")
         if any(workdir.iterdir()):
-            if not (workdir / DEMO_MARKER).exists():
+            if not marker.exists():
                 raise AutomationError(
                     f"{workdir}：目录不是空的，也不是以前的演示目录。为避免覆盖文件，请用 --workdir 指定一个新目录。"
                 )
+            if marker.read_text(encoding="utf-8").strip() != _fingerprint(workdir):
+                raise AutomationError(
+                    f"{workdir}：演示之后在这个目录里又做过操作（台账有新内容）。为避免丢失，请用 --workdir 指定"
+                    "一个新目录，或确认不再需要后手动删除该目录。"
+                )
             shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / DEMO_MARKER).write_text("automation demo\n", encoding="utf-8")
+    marker.write_text("running\n", encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- simulated units
@@ -279,6 +304,7 @@ def run_demo(workdir: Path, *, say: Callable[[str], None] | None = None) -> Demo
         transport.close()
     finally:
         ledger.close()
+    (workdir / DEMO_MARKER).write_text(_fingerprint(workdir) + "\n", encoding="utf-8")
     return result
 
 

@@ -269,7 +269,9 @@ class Ledger:
         self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit is on disk when it returns (NORMAL may lose the last commits on a power cut
+        # in WAL mode), so a caller may delete or move an input right after the commit.
+        self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
         self.migrate()

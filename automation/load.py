@@ -167,6 +167,11 @@ def _cell_text(value: Any) -> str:
 
 
 def _decode_text(data: bytes, path: Path) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode 文本" and Notepad's "Unicode"
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
     if b"\x00" in data[:4096]:
         raise InputError(f"{path.name}：不是文本表格（文件含二进制内容）。请另存为 .xlsx、.csv 或 .docx 后再导入。")
     for enc in ("utf-8-sig", "gb18030"):
@@ -537,7 +542,8 @@ def interpret_rows(rows: list[RawRow], source: str = "", sheet: str | None = Non
                     if extra_text:
                         setattr(prev, key, (getattr(prev, key) + extra_text) if getattr(prev, key) else extra_text)
                 for key in ("lead", "responsible"):
-                    _lead, units = parse_unit_cell(cell(row, key))
+                    marked, partners, plain = parse_unit_cell(cell(row, key))
+                    units = marked + partners + plain
                     getattr(prev, key).extend(n for n, _ in units if n not in getattr(prev, key))
                 problems.append(LoadProblem(row.number, f"没有任务编号，已并入第 {prev.number} 项", raw_line, "info"))
                 continue
@@ -551,9 +557,11 @@ def interpret_rows(rows: list[RawRow], source: str = "", sheet: str | None = Non
         values, repaired, leftovers = _repair(values, order)
         if repaired:
             problems.append(LoadProblem(row.number, f"第 {number} 项单元格错位，已按内容重新对齐", raw_line, "info"))
-        lead_units, lead_other = parse_unit_cell(values.get("lead", ""))
-        resp_lead, resp_units = parse_unit_cell(values.get("responsible", ""))
-        lead_all = lead_units + lead_other + resp_lead
+        # A unit's column gives its role unless the cell says 牵头 / 配合 next to its name.
+        lead_marked, lead_partners, lead_plain = parse_unit_cell(values.get("lead", ""))
+        resp_marked, resp_partners, resp_plain = parse_unit_cell(values.get("responsible", ""))
+        lead_all = lead_marked + lead_plain + resp_marked
+        resp_units = lead_partners + resp_partners + resp_plain
         notes: dict[str, str] = {}
         lead_names: list[str] = []
         resp_names: list[str] = []

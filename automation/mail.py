@@ -76,6 +76,9 @@ __all__ = [
     "send_once",
     "settled_result",
     "distribute",
+    "receipt_key",
+    "ReceiptSource",
+    "pending_receipts",
     "send_receipts",
     "XLSX_TYPE",
 ]
@@ -243,7 +246,9 @@ class Delivery:
     """What a transport did with one message."""
 
     accepted: list[str]
-    refused: dict[str, str] = field(default_factory=dict)  # address -> "550 5.1.1 …" (not delivered)
+    # address -> "550 5.1.1 …": not delivered (refused for good, or still failing after the retries
+    # while others already accepted it — never retried then, see SmtpTransport.send)
+    refused: dict[str, str] = field(default_factory=dict)
     attempts: int = 1
     path: str | None = None
 
@@ -482,7 +487,16 @@ class SmtpTransport:
         Per recipient: 2xx → accepted; 5xx → ``refused`` (permanent, the others still get it);
         4xx → retried (only those recipients) with exponential backoff.  A 4xx or a dropped
         connection for the whole message is retried as a whole; a 5xx for the whole message
-        refuses it for everyone.  Raises :class:`TransportError` when nobody got the message.
+        refuses it for everyone.  Raises :class:`TransportError` only when nobody got the message.
+
+        Once any recipient has accepted the message this never raises: recipients still failing
+        when the retries run out, or when a retry cannot even reconnect (server gone, login
+        refused), are returned in ``refused`` with their last transient reply.  Raising would make
+        :func:`send_once` mark the message ``failed`` and a later run send it again to those who
+        already have it; instead the message is ``sent`` and the ledger says who did not get it.
+        (Keeping the accepted list and later resending to the rest only was the alternative: it
+        needs per-recipient state in the ledger and a second message the unit may see twice in a
+        shared mailbox, for a case the office can settle by forwarding the copy it has.)
         """
         data = message_bytes(message)
         pending = recipients_of(message)
@@ -490,17 +504,25 @@ class SmtpTransport:
             raise TransportError("邮件没有收件人。", permanent=True)
         accepted: list[str] = []
         refused: dict[str, str] = {}
+        transient: dict[str, str] = {}
         attempt = 0
         last_error = ""
         while pending:
             attempt += 1
-            transient: dict[str, str] = {}
             self._throttle()
             try:
                 conn = self._connection()
                 errors = conn.sendmail(self.sender, pending, data)
-            except TransportError:
-                raise
+            except TransportError as exc:  # cannot reconnect (or log in again) for a retry
+                if not accepted:
+                    raise
+                # Some recipients already have it: a TransportError now would mark the message
+                # failed and a later run would send it to them again.  Give up on the rest instead.
+                why = _cause_text(exc)
+                refused.update({r: f"{transient.get(r, last_error)}；重试时{why}，未送达"
+                                   "（其他收件人已收到，为避免重复不再重发）" for r in pending})
+                log.warning("%s: delivered to %d, gave up on %d after %s", idem_key, len(accepted), len(pending), why)
+                break
             except smtplib.SMTPRecipientsRefused as exc:  # nobody accepted at RCPT time
                 errors = exc.recipients
             except smtplib.SMTPResponseException as exc:  # MAIL FROM / DATA refused for everyone
@@ -518,6 +540,7 @@ class SmtpTransport:
                 last_error = f"{type(exc).__name__}: {exc}"
                 self._drop()
                 errors = {r: (0, last_error) for r in pending}
+            transient = {}
             for r in pending:
                 if r in errors:
                     code, text = errors[r]
@@ -544,6 +567,16 @@ class SmtpTransport:
                                  permanent=True, refused=refused, attempts=attempt)
         self.sent_count += 1
         return Delivery(accepted=accepted, refused=refused, attempts=attempt)
+
+
+def _cause_text(exc: BaseException) -> str:
+    """The short reason behind a transport error (the underlying socket/SMTP error if any)."""
+    cause = exc.__cause__
+    if isinstance(cause, smtplib.SMTPResponseException):
+        return f"连接失败（{_reply(cause.smtp_code, cause.smtp_error)}）"
+    if cause is not None:
+        return f"连接失败（{type(cause).__name__}: {cause}）"
+    return f"连接失败（{exc}）"
 
 
 def _auth_plain_utf8(conn: smtplib.SMTP, user: str, password: str) -> None:
@@ -886,8 +919,118 @@ def _ensure_workbooks(config: Config, ledger: Ledger, batch: Batch, units: Seque
 
 def receipt_key(result: Any) -> str:
     """Idempotency key of the 回执 for one collected file: per content and outcome, so a file
-    quarantined first and accepted after a re-check gets one receipt for each."""
+    quarantined first and accepted after a re-check gets one receipt for each.
+    (:func:`pending_receipts` builds the same key in SQL.)"""
     return f"receipt:{result.sha256}:{result.outcome}"
+
+
+@dataclass
+class ReceiptSource:
+    """A returned file a 回执 is owed for, rebuilt from the ledger.
+
+    It carries the fields of :class:`automation.collect.FileResult` that :func:`send_receipts`
+    and :func:`automation.letters.receipt_letter` read, so both kinds can be mixed.
+    """
+
+    file_name: str
+    sha256: str
+    outcome: str                       # accepted | quarantined
+    unit: str
+    unit_id: int
+    submission_id: int
+    reason: str = ""
+    rows_accepted: int = 0
+    tasks_accepted: list[int] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    sender: str | None = None
+    message_id: str | None = None
+    received_at: str | None = None
+
+
+def pending_receipts(
+    config: Config,
+    ledger: Ledger,
+    *,
+    retry_refused: bool = False,
+    include_uncertain: bool = False,
+) -> list[ReceiptSource]:
+    """Every 回执 still owed, from the ledger, oldest first.
+
+    Owed: an accepted or quarantined submission of the current batch from a known unit whose
+    receipt (:func:`receipt_key`) has no ``messages`` row, or one in state ``failed``.  Taken from
+    the ledger rather than from one run's results because the run that collected a file may not
+    get its receipt out: the password / 授权码 is wrong on first setup, the server is down, or the
+    process dies after the ledger write.  The next ``collect``, ``run`` poll or ``send --receipts``
+    then sends it; ``sent``, ``pending`` and ``uncertain`` ones are never owed again
+    (``include_uncertain`` brings the pending / uncertain ones back for ``--resend-uncertain``).
+
+    A receipt that every one of its current recipients refused permanently (5xx, e.g. the address
+    does not exist) is left out unless ``retry_refused``: each poll would only be refused again.
+    When the unit's addresses are corrected (config.toml, synced into the ledger by ``init``) its
+    recipients change and it is owed again.  Files with no address to answer (unit without e-mail, file from a folder) are left
+    out too.  Empty when ``[collect] receipts`` is off or there is no batch yet.
+    """
+    if not config.collect.receipts:
+        return []
+    batch = ledger.batch_by_title(config.batch.title)
+    if batch is None:
+        return []
+    states = "('failed', 'uncertain', 'pending')" if include_uncertain else "('failed')"
+    rows = ledger.execute(
+        "SELECT s.id, s.sha256, s.outcome, s.file_name, s.reason, s.rows_accepted, s.sender, s.message_id, "
+        "s.received_at, s.unit_id, m.state AS m_state, m.detail_json AS m_detail "
+        "FROM submissions s LEFT JOIN messages m ON m.idem_key = 'receipt:' || s.sha256 || ':' || s.outcome "
+        f"WHERE s.batch_id = ? AND s.unit_id IS NOT NULL AND (m.id IS NULL OR m.state IN {states}) "
+        "ORDER BY s.processed_at, s.id",
+        (batch.id,),
+    ).fetchall()
+    units: dict[int, UnitRow | None] = {}
+    out: list[ReceiptSource] = []
+    for r in rows:
+        uid = int(r["unit_id"])
+        if uid not in units:
+            units[uid] = ledger.unit(uid)
+        unit = units[uid]
+        if unit is None:
+            continue
+        if not _receipt_recipients(unit, r["sender"])[0]:
+            continue  # no address to send it to (the registry lacks one; a folder file has no sender)
+        if r["m_state"] == "failed" and not retry_refused and _refused_by_all(r["m_detail"], unit, r["sender"]):
+            continue
+        problems = [{k: p[k] for k in p.keys()} for p in ledger.execute(
+            "SELECT severity, sheet, cell, task_number, field, message FROM problems WHERE submission_id = ? "
+            "ORDER BY id", (r["id"],))]
+        tasks = [int(t[0]) for t in ledger.execute(
+            "SELECT task_number FROM responses WHERE submission_id = ? ORDER BY task_number", (r["id"],))]
+        out.append(ReceiptSource(
+            file_name=r["file_name"], sha256=r["sha256"], outcome=r["outcome"], unit=unit.name, unit_id=unit.id,
+            submission_id=int(r["id"]), reason=r["reason"] or "", rows_accepted=int(r["rows_accepted"] or 0),
+            tasks_accepted=tasks, problems=problems, sender=r["sender"], message_id=r["message_id"],
+            received_at=r["received_at"],
+        ))
+    return out
+
+
+def _refused_by_all(detail_json: str | None, unit: UnitRow, sender: str | None) -> bool:
+    """Did the last attempt fail because every one of today's recipients refused it for good?"""
+    try:
+        detail = json.loads(detail_json or "{}")
+    except ValueError:
+        return False
+    refused = {str(a).lower() for a in (detail.get("refused") or {})}
+    if not detail.get("permanent") or not refused:
+        return False  # transient, or nothing per recipient (login refused, server down): try again
+    to, cc = _receipt_recipients(unit, sender)
+    return bool(to) and {a.lower() for a in to + cc} <= refused
+
+
+def _receipt_recipients(unit: UnitRow, sender: Any) -> tuple[list[str], list[str]]:
+    """The unit's addresses, plus the address the file came from when it is another one."""
+    to, cc = _unit_address(unit)
+    address = _plain_address(sender)
+    if address and address.lower() not in {a.lower() for a in to + cc}:
+        to = [*to, address]
+    return to, cc
 
 
 def send_receipts(
@@ -896,11 +1039,15 @@ def send_receipts(
     results: Sequence[Any],
     now: dt.datetime,
     transport: Transport,
+    *,
+    resend_uncertain: bool = False,
 ) -> list[SendResult]:
     """回执: one message per returned file from a known unit (accepted or quarantined).
 
-    ``results`` are :class:`automation.collect.FileResult`.  Duplicates (a file already
-    processed) and files from unknown senders get none.  Idempotent per submission (file hash).
+    ``results`` are :class:`automation.collect.FileResult` or :class:`ReceiptSource` (what
+    :func:`pending_receipts` finds owed: the CLI and the service send those, so a receipt that
+    could not go out in one run goes out in the next).  Duplicates (a file already processed)
+    and files from unknown senders get none.  Idempotent per submission (file hash and outcome).
     """
     from . import letters
 
@@ -915,23 +1062,22 @@ def send_receipts(
         if unit is None:
             continue
         key = receipt_key(fr)
-        settled = settled_result(ledger, key, now, purpose="receipt", unit=unit.name, unit_id=unit.id)
+        settled = settled_result(ledger, key, now, resend_uncertain=resend_uncertain, purpose="receipt",
+                                 unit=unit.name, unit_id=unit.id)
         if settled is not None:
             out.append(settled)
             continue
         letter = letters.receipt_letter(config, batch, unit, fr, now)
-        to, cc = _unit_address(unit)
-        sender = _plain_address(getattr(fr, "sender", None))
-        if sender and sender.lower() not in {a.lower() for a in to + cc}:
-            to = [*to, sender]
+        to, cc = _receipt_recipients(unit, getattr(fr, "sender", None))
         if not to:
             out.append(_no_address(key, "receipt", unit, letter.subject))
             continue
         msg = compose_message(config.mail, to=to, cc=cc, subject=letter.subject, text=letter.text, html=letter.html,
                               now=now, in_reply_to=getattr(fr, "message_id", None) or None)
         out.append(send_once(ledger, transport, key, "receipt", batch.id if batch else None, unit.id, msg, now,
-                             unit=unit.name, detail={"file": fr.file_name, "outcome": fr.outcome,
-                                                     "submission_id": getattr(fr, "submission_id", None)}))
+                             resend_uncertain=resend_uncertain, unit=unit.name,
+                             detail={"file": fr.file_name, "outcome": fr.outcome,
+                                     "submission_id": getattr(fr, "submission_id", None)}))
     return out
 
 

@@ -119,6 +119,12 @@ def default_report_path(config: Config, batch_title: str, now: dt.datetime) -> P
     return config.workspace / "reports" / safe_filename(f"{batch_title}_汇总表_{stamp}.xlsx", max_len=120)
 
 
+def latest_report_path(config: Config, batch_title: str) -> Path:
+    """``<workspace>/reports/<batch title>_汇总表_最新.xlsx``: the copy ``automation run`` keeps
+    current (overwritten atomically), so the reports folder does not grow with every poll."""
+    return config.workspace / "reports" / safe_filename(f"{batch_title}_汇总表_最新.xlsx", max_len=120)
+
+
 def build_report(config: Config, ledger: Ledger, now: dt.datetime, out: Path | None = None) -> Path:
     """Write the consolidated report (atomically) and return its path."""
     return create_report(config, ledger, now, out).path

@@ -13,10 +13,12 @@ Two layers keep one bad file from taking a collect run down:
    name but are something else (Word, PDF, HTML exported "as .xls").
 
 2. :class:`ParserPool` runs the pre-check *and* python-calamine in a worker subprocess under an
-   address-space limit (``RLIMIT_AS``) and a timeout.  The worker is started once and reused
-   (starting an interpreter per file would cost more than parsing it), and restarted when it
-   dies, so an abort in native code costs one file, not the run.  Parsed cells come back as JSON
-   (never pickle: a compromised worker must not be able to run code in the parent).
+   address-space limit (``RLIMIT_AS``; Windows has none) and a timeout.  The worker is started
+   once and reused (starting an interpreter per file would cost more than parsing it), and
+   restarted when it dies, so an abort in native code costs one file, not the run.  Requests
+   are written by a thread per worker, so a stuck worker can never block the caller before its
+   timeout.  Parsed cells come back as JSON (never pickle: a compromised worker must not be able
+   to run code in the parent).
 
 The messages in :class:`Refused` are for office staff: Chinese, naming the file's problem and
 what to do about it.
@@ -265,11 +267,24 @@ def _far_cell_re(limits: Limits) -> re.Pattern[bytes]:
     """Cell/row references that *might* exceed the limits: enough digits or column letters.
 
     Matching only candidates keeps the scan at regex-engine speed (a normal sheet has none);
-    each candidate is then checked exactly.
+    each candidate is then checked exactly.  Written as loosely as python-calamine reads them
+    (it aborts on each of these): XML allows ``r='…'`` and blanks around ``=``; calamine also
+    takes lower-case column letters and leading zeros in the row number, so neither the letters
+    nor the digits are bounded here.  The ``<dimension ref=…>`` is not read by calamine.
     """
     digits = len(str(max(limits.max_rows, 1)))
     letters = len(_col_letters(max(limits.max_cols, 1)))
-    return re.compile(rb'r="(?:([A-Z]{0,3})([0-9]{%d,12})|([A-Z]{%d,6})([0-9]{1,12}))"' % (digits, letters))
+    return re.compile(rb'r[ \t\r\n]*=[ \t\r\n]*(["\'])'
+                      rb'(?:([A-Za-z]{0,3})([0-9]{%d,})|([A-Za-z]{%d,})([0-9]+))\1' % (digits, letters))
+
+
+_MAX_TAG = 1 << 20   # longest start tag carried from one inflated piece to the next
+
+
+def _number(digits: bytes) -> int:
+    """A row number without trusting its length (a hostile one may have thousands of digits)."""
+    digits = digits.lstrip(b"0")
+    return int(digits) if len(digits) <= 12 else 10 ** 12
 
 
 _PROLOG_RE = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->)", re.S)
@@ -284,7 +299,8 @@ def _prolog_end(head: bytes) -> int | None:
             break
         pos = m.end()
     rest = head[pos:].lstrip()
-    if not rest or rest.startswith((b"<?", b"<!--")):
+    # A piece may end inside "<!DOCTYPE" (or just after its "<"): read on until the tag shows.
+    if not rest or rest == b"<" or rest.startswith((b"<?", b"<!")):
         return None
     return len(head) - len(rest)
 
@@ -369,9 +385,9 @@ def _scan_part(data: bytes, info: zipfile.ZipInfo, budget: int, limits: Limits,
             for m in far_re.finditer(window):
                 if m.start() == 0 or window[m.start() - 1] not in b" \t\r\n":
                     continue  # part of a longer attribute name, not r="…"
-                letters = m.group(1) if m.group(2) else m.group(3)
-                row = int(m.group(2) or m.group(4))
-                col = _col_number(letters) if letters else 0
+                letters = m.group(2) if m.group(3) else m.group(4)
+                row = _number(m.group(3) or m.group(5))
+                col = _col_number(letters[:4].upper()) if letters else 0
                 if row > limits.max_rows or col > limits.max_cols:
                     worst = f"{_col_letters(col)}{row}" if col else worst or f"第 {row} 行"
                     if col:  # a full cell reference names the place best; a <row r=…> is the fallback
@@ -380,7 +396,11 @@ def _scan_part(data: bytes, info: zipfile.ZipInfo, budget: int, limits: Limits,
                 raise Refused(
                     f"工作表中有内容远在 {worst} 单元格（上限 {limits.max_rows} 行、{limits.max_cols} 列），"
                     "这种文件会让读取程序耗尽内存，未处理。请删除多余的行列后重新保存发送。", "far_cell")
-            tail = chunk[-64:]
+            # Carry the last tag over: it may be cut anywhere, even inside a run of blanks.
+            start = window.rfind(b"<")
+            tail = window[start:] if start >= 0 else b""
+            if len(tail) > _MAX_TAG:
+                raise Refused("文件结构异常（工作表中有超长的 XML 标签），疑似恶意文件，未处理。", "far_cell")
     except Refused:
         raise
     except (zipfile.BadZipFile, zlib.error, struct.error, EOFError, ValueError, NotImplementedError) as exc:
@@ -552,6 +572,10 @@ def _write_frame(stream: Any, payload: bytes) -> None:
 def worker_main(argv: Sequence[str]) -> int:
     """Serve parse requests on stdin/stdout until EOF (``python -m automation.safety --worker``)."""
     limits = Limits(**json.loads(argv[0]))
+    # The memory cap exists where RLIMIT_AS does (Linux, the 信创 systems).  Windows has no
+    # rlimit; a Job Object memory limit would do, but it is not set here: it cannot be tested on
+    # the machines this is built on, and a wrong limit would make every file fail.  There the
+    # pre-checks and the timeout are the defence (README section 9 says so).
     try:
         import resource
 
@@ -592,12 +616,19 @@ def worker_main(argv: Sequence[str]) -> int:
 
 
 class _Worker:
-    """One worker subprocess and the requests it has been sent (answered in order)."""
+    """One worker subprocess and the requests it has been sent (answered in order).
+
+    Requests are written to the worker's stdin by a writer thread, never by the caller: a worker
+    stuck on one file stops reading, the pipe fills (64 KB on Linux, less on Windows) and a write
+    from the caller would block it forever, before :meth:`ParserPool.result` could apply the
+    timeout.  Queueing the frames keeps files in flight (parse-ahead) without that risk.
+    """
 
     def __init__(self, argv: Sequence[str]) -> None:
         self.argv = list(argv)
         self.proc: subprocess.Popen[bytes] | None = None
         self.replies: queue.Queue[bytes | None] = queue.Queue()
+        self.requests: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue()
         self.pending: list[tuple[int, bytes, str, tuple[str, ...]]] = []
 
     def start(self) -> subprocess.Popen[bytes]:
@@ -605,8 +636,10 @@ class _Worker:
         proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, env=env, close_fds=True)
         replies: queue.Queue[bytes | None] = queue.Queue()
+        requests: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue()
         threading.Thread(target=self._reader, args=(proc, replies), daemon=True).start()
-        self.proc, self.replies = proc, replies
+        threading.Thread(target=self._writer, args=(proc, requests), daemon=True).start()
+        self.proc, self.replies, self.requests = proc, replies, requests
         return proc
 
     @staticmethod
@@ -621,45 +654,81 @@ class _Worker:
         except (OSError, ValueError):
             replies.put(None)
 
+    @staticmethod
+    def _writer(proc: subprocess.Popen[bytes], requests: queue.Queue[tuple[bytes, bytes] | None]) -> None:
+        """Write queued frames until told to stop (None: close stdin, the worker exits on EOF).
+
+        A write that fails (the worker died or was killed) ends the thread; the reader sees the
+        EOF and the pool settles the files.
+        """
+        stdin = proc.stdin
+        assert stdin is not None
+        try:
+            while (request := requests.get()) is not None:
+                head, data = request
+                stdin.write(struct.pack("<Q", len(head) + len(data)) + head)
+                stdin.write(data)
+                stdin.flush()
+        except (OSError, ValueError):
+            pass
+        finally:
+            try:
+                stdin.close()
+            except (OSError, ValueError):
+                pass
+
     def send(self, item: tuple[int, bytes, str, tuple[str, ...]]) -> bool:
-        proc = self.proc if self.proc is not None and self.proc.poll() is None else self.start()
+        """Queue a request for the writer thread (starting the worker if there is none); never blocks.
+
+        A worker that has died is *not* replaced here: the replies it wrote before dying are
+        still to be read, in order, and the end of its output tells :meth:`ParserPool.result`
+        which file killed it.  Replacing it now would hand the next file's reply to the file
+        that killed it.  The request is queued anyway; the restart sends it again.
+        """
+        if self.proc is None:
+            try:
+                self.start()
+            except OSError:
+                return False
         _ticket, data, name, wanted = item
         header = json.dumps({"name": name[-200:], "wanted": list(wanted)}).encode("utf-8")
-        try:
-            assert proc.stdin is not None
-            _write_frame(proc.stdin, struct.pack("<I", len(header)) + header + data)
-            return True
-        except (OSError, ValueError):
-            return False
+        self.requests.put((struct.pack("<I", len(header)) + header, data))
+        return True
 
     def kill(self) -> None:
+        """Kill the process; its writer thread then fails on the broken pipe and ends."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
+        self.requests.put(None)
         try:
             proc.kill()
         except OSError:
             pass
-        for stream in (proc.stdin, proc.stdout):
-            try:
-                if stream:
-                    stream.close()
-            except OSError:
-                pass
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
+        if proc.stdout is not None:
+            try:
+                proc.stdout.close()
+            except OSError:
+                pass
 
     def close(self) -> None:
+        """Let the worker finish on EOF (after what was queued), kill it if it does not exit soon."""
         proc = self.proc
         if proc is None:
             return
+        try:  # what was queued but not yet written is not wanted any more
+            while True:
+                self.requests.get_nowait()
+        except queue.Empty:
+            pass
+        self.requests.put(None)
         try:
-            if proc.stdin:
-                proc.stdin.close()
             proc.wait(timeout=2)
-        except (OSError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
             pass
         self.kill()
 

@@ -2,9 +2,9 @@
 
 Three jobs on :mod:`schedule`:
 
-- **poll** every ``[service] poll_minutes``: :func:`automation.intake.collect_imap`, then receipts
-  for the files received, then (``report_after_collect``) a report refresh when something new
-  arrived;
+- **poll** every ``[service] poll_minutes``: :func:`automation.intake.collect_imap`, then every
+  receipt still owed according to the ledger (this poll's files and any that could not be sent
+  before), then (``report_after_collect``) a report refresh when something new arrived;
 - **remind** every day at ``[remind] time`` and once at start (catch-up after the PC was off):
   :func:`automation.remind.send_reminders` decides itself what is due, so running it is enough;
 - **report** only after new submissions (part of poll, guarded on its own).
@@ -296,7 +296,6 @@ class Service:
         self.stats: dict[str, JobStats] = {name: JobStats() for name in JOB_NAMES}
         self.lock = InstanceLock(config.workspace)
         self.report_pending = False
-        self.receipts_pending: list[Any] = []
         self.ledger: Any = None
         self._handlers: list[logging.Handler] = []
         self._old_signals: dict[int, Any] = {}
@@ -466,8 +465,6 @@ class Service:
             log.info("%s", result.summary())
         new = [f for f in result.files if getattr(f, "outcome", "") in ("accepted", "quarantined")]
         if self.config.collect.receipts:
-            self.receipts_pending += new
-        if self.receipts_pending:
             # Guarded on its own: a mail server that is down must not hold up the report.
             self._guard("receipts", lambda: self._send_receipts(now))
         if new and self.config.service.report_after_collect:
@@ -478,38 +475,40 @@ class Service:
             raise AutomationError(result.error)
 
     def _send_receipts(self, now: dt.datetime) -> None:
-        """Receipts for the files received; those that could not be sent are retried next poll.
+        """Every receipt still owed, whichever poll (or earlier process) collected the file.
 
-        Sending is idempotent per file and outcome (:func:`automation.mail.receipt_key`), so a retry
-        never sends one twice.
+        The list comes from the ledger (:func:`automation.mail.pending_receipts`), not from
+        memory: a receipt that failed (server down, 授权码 wrong) or that a killed service never
+        sent is found again at the next poll, also after a restart.  Sending is idempotent per
+        file and outcome (:func:`automation.mail.receipt_key`), so none goes out twice.
         """
+        from .mail import pending_receipts
+
         receipts = self._receipts_fn
         if receipts is None:
             from .mail import send_receipts as receipts
-        from .mail import receipt_key
-
-        files, self.receipts_pending = self.receipts_pending, []
+        owed = pending_receipts(self.config, self.ledger)
+        if not owed:
+            return
+        transport = self._transport()
         try:
-            transport = self._transport()
-            try:
-                sent = receipts(self.config, self.ledger, files, now, transport)
-            finally:
-                transport.close()
-        except BaseException:
-            self.receipts_pending = files + self.receipts_pending
-            raise
-        failed = {getattr(r, "idem_key", "") for r in sent if getattr(r, "action", "") == "failed"}
-        self.receipts_pending += [f for f in files if receipt_key(f) in failed]
+            sent = receipts(self.config, self.ledger, owed, now, transport)
+        finally:
+            transport.close()
+        failed = sum(1 for r in sent if getattr(r, "action", "") == "failed")
         if sent:
-            log.info("回执：%d 封%s", len(sent),
-                     f"，其中 {len(failed)} 封发送失败（下次收取后重试）" if failed else "")
+            log.info("回执：%d 封%s", len(sent), f"，其中 {failed} 封发送失败（下次收取时重试）" if failed else "")
         if failed:
-            raise AutomationError(f"{len(failed)} 封回执发送失败，下次收取后重试。")
+            raise AutomationError(f"{failed} 封回执发送失败，下次收取时重试。")
 
     def refresh_report(self) -> None:
         report = self._report_fn
         if report is None:
-            from .report import build_report as report
+            from functools import partial
+
+            from .report import build_report, latest_report_path
+
+            report = partial(build_report, out=latest_report_path(self.config, self.config.batch.title))
         path = report(self.config, self.ledger, self.now_fn())
         self.report_pending = False
         log.info("汇总表已更新：%s", path)

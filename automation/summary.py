@@ -34,7 +34,7 @@ from . import clock
 from .config import Config
 from .ledger import Batch, Ledger
 from .load import Task
-from .text import STATUS_OPTIONS
+from .text import STATUS_OPTIONS, canonical_status
 from .units import ROLE_LEAD
 from .workdays import WorkCalendar
 
@@ -61,8 +61,14 @@ _LEVEL_RANK = {lvl: i for i, lvl in enumerate(LEVELS)}
 
 
 def effective_status(status: str | None) -> str:
-    """The status a reader sees: the answer's, or 未填报 when there is no (valid) answer."""
-    return status if status in STATUS_OPTIONS else UNREPORTED
+    """The status a reader sees: the answer's, or 未填报 when there is no (valid) answer.
+
+    Answers are stored canonical; a template option stored verbatim by an older version
+    (已办结) still counts in its class.
+    """
+    if status in STATUS_OPTIONS:
+        return status
+    return (canonical_status(status) if status else None) or UNREPORTED
 
 
 @dataclass

@@ -38,6 +38,7 @@ from xml.etree import ElementTree
 from .config import Config
 from .errors import InputError
 from .layout import DEFAULT_LAYOUT, FIELD_NAMES, FILL_KEYS, HELP_SHEET, TASK_KEYS, TASK_SHEET, Column, Layout
+from .text import STATUS_OPTIONS, canonical_status
 
 __all__ = [
     "read_template",
@@ -329,6 +330,12 @@ def read_template(path: Path) -> Layout:
             if value in values:
                 raise InputError(
                     f"模板 {name} 的“{TEMPLATE_STATUS_SHEET}”工作表 A{row}：选项“{value}”与第 {values[value]} 行重复。"
+                )
+            if canonical_status(value) is None:
+                raise InputError(
+                    f"模板 {name} 的“{TEMPLATE_STATUS_SHEET}”工作表 A{row}：选项“{value}”看不出属于"
+                    f"{'/'.join(STATUS_OPTIONS)}中的哪一类（统计和催办按这四类进行）。请改用能看出类别的说法，"
+                    "例如“已办结”“部分完成”“尚未开始”“不涉及”。"
                 )
             values[value] = row
             options.append((value, meaning))

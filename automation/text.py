@@ -19,6 +19,7 @@ __all__ = [
     "parse_unit_cell",
     "STATUS_OPTIONS",
     "normalize_status",
+    "canonical_status",
     "looks_like_units",
 ]
 
@@ -222,19 +223,23 @@ def split_units(raw: object) -> list[tuple[str, str | None]]:
 _ROLE_RE = re.compile(r"(牵头|配合|参与|协同|协助)$")
 
 
-def parse_unit_cell(raw: object) -> tuple[list[tuple[str, str | None]], list[tuple[str, str | None]]]:
-    """Split a unit cell into (lead, other) lists, honouring ``A牵头，B配合`` written in one cell.
+def parse_unit_cell(
+    raw: object,
+) -> tuple[list[tuple[str, str | None]], list[tuple[str, str | None]], list[tuple[str, str | None]]]:
+    """Split a unit cell into (marked lead, marked partners, unmarked), honouring ``A牵头，B配合``.
 
-    Units with no role marker are returned in the second list; the caller decides what the
-    column means.
+    Units written with 牵头 are leads whatever the column; units written with 配合/参与/协同/协助
+    are responsible whatever the column; units with no marker take the column's meaning, which
+    the caller decides.
     """
     if raw is None:
-        return [], []
+        return [], [], []
     text = str(raw)
     if not re.search(r"牵头|配合|参与|协同|协助", re.sub(r"[（(][^）)]*[）)]", "", text)):
-        return [], split_units(text)
+        return [], [], split_units(text)
     lead: list[tuple[str, str | None]] = []
-    other: list[tuple[str, str | None]] = []
+    partners: list[tuple[str, str | None]] = []
+    plain: list[tuple[str, str | None]] = []
     # Split into clauses at ，；。 outside brackets, then read the role at the end of each clause.
     depth = 0
     clauses: list[str] = []
@@ -257,11 +262,10 @@ def parse_unit_cell(raw: object) -> tuple[list[tuple[str, str | None]], list[tup
         m = _ROLE_RE.search(clause.replace(" ", ""))
         if m:
             body = re.sub(r"(牵头|配合|参与|协同|协助)\s*$", "", clause.strip())
-            units = split_units(body)
-            (lead if m.group(1) == "牵头" else other).extend(units)
+            (lead if m.group(1) == "牵头" else partners).extend(split_units(body))
         else:
-            other.extend(split_units(clause))
-    return lead, other
+            plain.extend(split_units(clause))
+    return lead, partners, plain
 
 
 def looks_like_units(raw: object) -> bool:
@@ -269,8 +273,8 @@ def looks_like_units(raw: object) -> bool:
     text = squash(raw)
     if not text or "。" in text or len(text) > 120:
         return False
-    lead, other = parse_unit_cell(raw)
-    units = lead + other
+    lead, partners, plain = parse_unit_cell(raw)
+    units = lead + partners + plain
     if not units:
         return False
     for name, _note in units:
@@ -287,9 +291,10 @@ def looks_like_units(raw: object) -> bool:
 STATUS_OPTIONS = ("已完成", "推进中", "未启动", "不适用")
 
 _STATUS_SYNONYMS = {
-    "已完成": ("已完成", "完成", "已办结", "办结", "已落实", "落实", "已完成了", "全部完成", "已全部完成", "完成了"),
+    "已完成": ("已完成", "完成", "已办结", "办结", "已落实", "落实", "已完成了", "全部完成", "已全部完成", "完成了",
+              "已按期完成", "按期完成", "基本完成", "已结办", "已完结"),
     "推进中": ("推进中", "进行中", "正在推进", "正在进行", "推进", "持续推进", "部分完成", "正在落实", "落实中",
-              "办理中", "正在办理"),
+              "办理中", "正在办理", "已部分完成", "部分落实", "已启动", "持续推进中", "长期坚持"),
     "未启动": ("未启动", "未开始", "尚未启动", "尚未开始", "未开展", "未落实"),
     "不适用": ("不适用", "不涉及", "无此项", "无此项工作", "不适合"),
 }
@@ -308,3 +313,15 @@ def normalize_status(value: object, extra: dict[str, str] | None = None) -> str 
     if extra and text in extra:
         return extra[text]
     return _STATUS_LOOKUP.get(text)
+
+
+def canonical_status(option: object) -> str | None:
+    """Which of :data:`STATUS_OPTIONS` a status option (possibly renamed by the office) counts as.
+
+    The template may rename or add dropdown options (已办结, 部分完成); the ledger, the report
+    and the reminders count in the four canonical statuses, so every option must map to one.
+    """
+    text = squash(option)
+    if text in STATUS_OPTIONS:
+        return text
+    return normalize_status(text)

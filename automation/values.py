@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .text import normalize_status, squash
+from .text import canonical_status, normalize_status, squash
 
 __all__ = [
     "ValueProblem",
@@ -99,19 +99,21 @@ _NUMBER_RE = re.compile(r"\s*[（(]?\s*(\d{1,5})\s*[)）]?\s*[.、．]?\s*")
 
 
 def parse_status(value: Any, options: Sequence[str], extra: dict[str, str] | None = None) -> str | None:
-    """Normalise a 落实情况 cell; ``None`` for blank; :class:`ValueProblem` for anything else.
+    """Normalise a 落实情况 cell to one of the four statuses; ``None`` for blank;
+    :class:`ValueProblem` for anything else.
 
-    The layout's own options win first (an office that added 已部分完成 to its template gets it
-    back verbatim); then the synonyms of :func:`automation.text.normalize_status`.
+    The layout's own options are recognised first (an office that renamed 已完成 to 已办结 or
+    added 部分完成 in its template), then the synonyms of :func:`automation.text.normalize_status`;
+    either way the stored value is canonical (:func:`automation.text.canonical_status`), so the
+    report and the reminders count every option in its class.
     """
     text = cell_text(value)
     if not text:
         return None
-    if text in options:
-        return text
-    found = _status_lookup(text, tuple(options)) if extra is None else _status_uncached(text, tuple(options), extra)
+    found = text if text in options else (
+        _status_lookup(text, tuple(options)) if extra is None else _status_uncached(text, tuple(options), extra))
     if found is not None:
-        return found or None
+        return (canonical_status(found) or found) if found else None
     listed = " / ".join(options)
     raise ValueProblem(f"落实情况“{_clip(text)}”无法识别，请从下拉列表中选择：{listed}")
 

@@ -64,10 +64,21 @@ class Workspace:
         return self.root / "ledger.sqlite3"
 
 
-def open_workspace(config: Config) -> tuple[Workspace, Ledger]:
+def open_workspace(config: Config, now: dt.datetime | None = None) -> tuple[Workspace, Ledger]:
+    """The workspace folders and its ledger, with the unit registry synced from config.toml.
+
+    Syncing on every open means an address added to config.toml is used by the next ``send``,
+    ``collect`` or reminder without re-running ``init`` (it is an upsert that changes nothing when
+    the registry is unchanged).
+    """
+    from . import clock
+
     ws = Workspace(config.workspace)
     ws.create()
-    return ws, Ledger.open(ws.root)
+    ledger = Ledger.open(ws.root)
+    if ledger.execute("SELECT 1 FROM units LIMIT 1").fetchone() is not None:
+        ledger.sync_units(config.units, now or clock.now())
+    return ws, ledger
 
 
 def register_units_in_config(config: Config, names: list[str]) -> None:

@@ -21,6 +21,7 @@ import datetime as dt
 import io
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -195,6 +196,28 @@ def make_corpus(config: Any, ledger: Any, out_dir: Path, now: dt.datetime) -> li
                 if info.filename in ("xl/_rels/workbook.xml.rels", "[Content_Types].xml"):
                     body = body.replace(part.removeprefix("xl/").encode(), b"elsewhere/data.xml")
                 zout.writestr(moved if info.filename == part else info.filename, body)
+
+        # XML also allows r='…' and blanks around "="; calamine takes lower-case letters and leading
+        # zeros too, and aborts on each.  The first cell of the task sheet is moved far away.
+        def first_cell(ref: bytes) -> Callable[[bytes], bytes]:
+            return lambda x: re.sub(rb'<c r="[A-Z]+[0-9]+"', b"<c " + ref, x, count=1)
+
+        rewrite_zip(genuine_a, add("far_cell_quoted.xlsx", "a cell written r='XFD1048576' (single quotes)",
+                                   "far_cell", "XFD1048576"),
+                    {task_part: first_cell(b"r='XFD1048576'")})
+        rewrite_zip(genuine_a, add("far_cell_spaced.xlsx", 'a cell written r = "xfd0001048576" (blanks, lower case, '
+                                   "leading zeros)", "far_cell", "XFD1048576"),
+                    {task_part: first_cell(b'r =\n "xfd0001048576"')})
+
+        def doctype_at_piece_end(x: bytes) -> bytes:
+            """The DOCTYPE starts on the last byte of the first 1 KB the pre-check inflates."""
+            decl, _, rest = x.partition(b"?>")
+            decl += b"?>"
+            return decl + b" " * (1023 - len(decl)) + xxe.split(b"-->")[1] + rest.lstrip()
+
+        rewrite_zip(genuine_a, add("external_entity_late.xlsx", "the DOCTYPE cut by the pre-check's first 1 KB piece",
+                                   "xml_entity", "实体"),
+                    {task_part: doctype_at_piece_end})
 
         import msoffcrypto.format.ooxml as ooxml
 

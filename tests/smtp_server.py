@@ -1,8 +1,8 @@
 """Real SMTP servers for the mail tests: aiosmtpd on 127.0.0.1 in a background thread.
 
 Variants: plain, implicit TLS (SMTPS, port 465 style), STARTTLS, STARTTLS + AUTH required, one
-that answers 451 (or 421 and hangs up) to the first DATA and then accepts, and one that refuses
-some recipients with 550.  The TLS certificate is self-signed, generated here with
+that answers 451 (or 421 and hangs up) to the first DATA and then accepts, one that refuses
+some recipients with 550, and one that greylists some recipients (451 at RCPT) a few times.  The TLS certificate is self-signed, generated here with
 ``cryptography`` for ``localhost`` / ``127.0.0.1``; clients trust it through an explicit
 ``SSLContext`` (never by turning verification off).
 """
@@ -75,12 +75,16 @@ class Handler:
 
     reject: set[str] = field(default_factory=set)
     fail_data: list[str] = field(default_factory=list)   # replies for the first DATA commands, in order
+    defer: dict[str, int] = field(default_factory=dict)  # address -> how many RCPTs to answer 451 first
     received: list[Received] = field(default_factory=list)
     data_commands: int = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if address in self.reject:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if self.defer.get(address, 0) > 0:
+            self.defer[address] -= 1
+            return f"451 4.7.1 <{address}>: Recipient address rejected: greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -145,3 +145,37 @@ def test_misspelt_config_key_is_refused(capsys, config_file):
     config_file.write_text(text, encoding="utf-8")
     code, _, err = run(capsys, "--config", str(config_file), "init")
     assert code == 1 and "[mail]" in err and "per_minut" in err and "per_minute" in err
+
+
+def test_json_on_a_gbk_console_is_valid_and_lossless(tmp_path):
+    import os
+
+    table = tmp_path / "t.txt"
+    table.write_text("工作任务 | 牵头单位\n1.完成✔任务👍 | 市发改委\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": "gbk"}
+    proc = subprocess.run([sys.executable, "-m", "automation", "tasks", "show", str(table), "--json"],
+                          capture_output=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr.decode("gbk", "replace")
+    assert json.loads(proc.stdout.decode("gbk"))[0]["title"] == "完成✔任务👍"
+    proc = subprocess.run([sys.executable, "-m", "automation", "tasks", "show", str(table)],
+                          capture_output=True, env=env, check=False)
+    assert proc.returncode == 0 and "市发改委" in proc.stdout.decode("gbk")
+
+
+def test_utf16_text_table(tmp_path, sample_path):
+    from automation.load import load_tasks
+
+    path = tmp_path / "unicode.txt"  # Excel's "Unicode 文本" / Notepad's "Unicode"
+    path.write_bytes(sample_path.read_text(encoding="utf-8").encode("utf-16"))
+    assert [t.to_json() for t in load_tasks(path).tasks] == [t.to_json() for t in load_tasks(sample_path).tasks]
+
+
+def test_outputs_are_not_private_files(tmp_path):
+    import os
+
+    from automation.fsutil import atomic_write_bytes
+
+    target = atomic_write_bytes(tmp_path / "report.xlsx", b"x")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as any new file, not mkstemp's 0600

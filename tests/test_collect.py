@@ -254,6 +254,24 @@ def test_unsigned_copy_matched_by_title_or_file_name(config, ledger, now, tmp_pa
     assert refused.outcome == "quarantined" and "没有签名页" in refused.reason
 
 
+def test_unsigned_file_is_only_accepted_for_the_senders_own_unit(config, ledger, now, tmp_path):
+    """Without a signature the unit comes from typed text: another unit's mailbox cannot answer for it."""
+    other = ledger.unit_by_name(OTHER)
+    t1 = tasks_of(ledger, config, OTHER)[0]
+    _unsigned(tmp_path / "forged.xlsx", f"{OTHER}落实情况", [(t1, "已完成", "冒名填报")])
+    data = (tmp_path / "forged.xlsx").read_bytes()
+    sender = ledger.unit_by_name(UNIT).emails[0]
+    foreign = collect_bytes(config, ledger, f"{OTHER}.xlsx", data, now, sender=f"某人 <{sender}>")
+    assert foreign.outcome == "quarantined" and foreign.unit is None
+    assert all(word in foreign.reason for word in ("没有签名页", OTHER, UNIT, sender)), foreign.reason
+    assert Path(foreign.quarantine_path).exists()
+    assert answers(ledger, config, OTHER) == {}
+    # The unit's own mailbox sending the same bytes: checked again and accepted (with the unsigned warning).
+    own = collect_bytes(config, ledger, f"{OTHER}.xlsx", data, now, sender=other.emails[0])
+    assert (own.outcome, own.unit) == ("accepted", OTHER)
+    assert answers(ledger, config, OTHER)[t1]["progress"] == "冒名填报"
+
+
 def test_same_file_twice_is_a_duplicate_and_changes_nothing(config, ledger, now, blank, tmp_path):
     t1 = tasks_of(ledger, config, UNIT)[0]
     fill_workbook(blank, tmp_path / "a.xlsx", {t1: {"落实情况": "推进中"}})
@@ -373,7 +391,8 @@ def test_cli_collect_json(config_file, config, ledger, now, blank, ws, capsys):
     ledger.close()
     assert main(["--config", str(config_file), "collect", "--json", "--now", "2021-11-01T10:00"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["totals"] == {"files": 2, "accepted": 1, "quarantined": 1, "duplicate": 0, "rows": 1, "problems": 0}
+    assert out["totals"] == {"files": 2, "accepted": 1, "quarantined": 1, "duplicate": 0, "skipped": 0, "rows": 1,
+                             "problems": 0}
     by_name = {f["file_name"]: f for f in out["files"]}
     assert by_name["a.xlsx"]["tasks_accepted"] == [t1] and by_name["a.xlsx"]["unit"] == UNIT
     assert by_name["b.xlsx"]["outcome"] == "quarantined" and by_name["b.xlsx"]["reason"]
@@ -404,18 +423,38 @@ def test_edited_template_round_trip(config, ledger, now, tmp_path):
     sheet["B3"] = "重点任务"
     sheet.column_dimensions["C"].width = 50
     statuses = wb[TEMPLATE_STATUS_SHEET]
-    statuses.cell(statuses.max_row + 1, 1, "部分完成")
+    assert statuses["A2"].value == "已完成"
+    statuses["A2"] = "已办结"                       # renamed option
+    statuses.cell(statuses.max_row + 1, 1, "部分完成")  # added option
     statuses.cell(statuses.max_row, 2, "部分事项已完成")
     wb.save(config.template)
     path = issued(config, ledger, UNIT, now, tmp_path / "edited.xlsx")
-    t1, t2, *_ = tasks_of(ledger, config, UNIT)
+    t1, t2, t3, *_ = tasks_of(ledger, config, UNIT)
     fill_workbook(path, tmp_path / "filled.xlsx", {t1: {"落实情况": "部分完成", "工作进展及成效": "一半"},
-                                                   t2: {"落实情况": "进行中", "重点任务": "改名后的表头也锁定"}})
+                                                   t2: {"落实情况": "进行中", "重点任务": "改名后的表头也锁定"},
+                                                   t3: {"落实情况": "已办结", "工作进展及成效": "办完了"}})
     result = collect_file(config, ledger, tmp_path / "filled.xlsx", now)
-    assert result.outcome == "accepted" and result.tasks_accepted == [t1, t2]
+    assert result.outcome == "accepted" and result.tasks_accepted == [t1, t2, t3]
     assert [p["field"] for p in result.problems] == ["title"]
     got = answers(ledger, config, UNIT)
-    assert (got[t1]["status"], got[t2]["status"]) == ("部分完成", "推进中")
+    # stored in their class, so the report, status and reminders count them
+    assert (got[t1]["status"], got[t2]["status"], got[t3]["status"]) == ("推进中", "推进中", "已完成")
+    from automation.report import status_summary
+
+    unit = next(u for u in status_summary(config, ledger, now)["units"] if u["unit"] == UNIT)
+    assert (unit["done"], unit["in_progress"]) == (1, 2)
+
+
+def test_a_template_option_that_fits_no_class_is_refused(config):
+    from automation.errors import InputError
+    from automation.template import TEMPLATE_STATUS_SHEET, read_template
+
+    wb = openpyxl.load_workbook(config.template)
+    statuses = wb[TEMPLATE_STATUS_SHEET]
+    statuses.cell(statuses.max_row + 1, 1, "暂缓")
+    wb.save(config.template)
+    with pytest.raises(InputError, match="A6：选项“暂缓”看不出属于"):
+        read_template(config.template)
 
 
 def test_received_time_defaults_to_file_time_not_after_now(config, ledger, now, blank, tmp_path):
@@ -449,3 +488,39 @@ def test_a_file_that_breaks_the_interpreter_is_quarantined_and_the_run_goes_on(c
     first, second = collect_paths(config, ledger, [tmp_path / "a.xlsx", tmp_path / "b.xlsx"], now)
     assert first.outcome == "quarantined" and "无法解读" in first.reason
     assert second.outcome == "accepted"
+
+
+def test_workbook_from_an_older_table_revision(config, ledger, now, tmp_path):
+    """After init --replace renumbers tasks, an old workbook must not file answers under other tasks."""
+    import datetime as dt
+
+    from automation.workspace import init_batch
+
+    old_book = issued(config, ledger, UNIT, now, tmp_path / "old.xlsx")
+    t1, t2, *_ = tasks_of(ledger, config, UNIT)
+    fill_workbook(old_book, tmp_path / "filled_old.xlsx", {t1: {"落实情况": "推进中"}})
+    fill_workbook(old_book, tmp_path / "filled_old2.xlsx", {t2: {"落实情况": "推进中"}})
+    sample = config.batch.tasks.read_text(encoding="utf-8")
+    # revision 2 changes only task 35's requirement: this unit's old workbook is still valid
+    small = tmp_path / "small.txt"
+    small.write_text(sample.replace("依法依规做好年度报告编制发布工作。", "依法依规做好年度报告编制发布工作（修订）。"),
+                     encoding="utf-8")
+    later = now + dt.timedelta(days=1)
+    init_batch(config, ledger, later, tasks_path=small, replace=True)
+    ok = collect_file(config, ledger, tmp_path / "filled_old.xlsx", later)
+    assert ok.outcome == "accepted" and ok.tasks_accepted == [t1]
+    # revision 3 swaps the titles of this unit's first two tasks (a renumbered table)
+    lines = sample.split("\n")
+    i1 = next(i for i, line in enumerate(lines) if line.startswith(f"{t1}."))
+    i2 = next(i for i, line in enumerate(lines) if line.startswith(f"{t2}."))
+    lines[i1], lines[i2] = f"{t1}." + lines[i2][len(f"{t2}."):], f"{t2}." + lines[i1][len(f"{t1}."):]
+    swapped = tmp_path / "swapped.txt"
+    swapped.write_text("\n".join(lines), encoding="utf-8")
+    init_batch(config, ledger, later + dt.timedelta(days=1), tasks_path=swapped, replace=True)
+    stale = collect_file(config, ledger, tmp_path / "filled_old2.xlsx", later + dt.timedelta(days=2))
+    assert stale.outcome == "quarantined"
+    assert "旧版任务表（第 1 版）" in stale.reason and "第 3 版" in stale.reason and f"{t1}、{t2}" in stale.reason
+    # a workbook issued from the current revision is accepted as usual
+    fresh = issued(config, ledger, UNIT, later + dt.timedelta(days=2), tmp_path / "new.xlsx")
+    fill_workbook(fresh, tmp_path / "filled_new.xlsx", {t2: {"落实情况": "推进中"}})
+    assert collect_file(config, ledger, tmp_path / "filled_new.xlsx", later + dt.timedelta(days=2)).outcome == "accepted"

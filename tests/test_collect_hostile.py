@@ -6,6 +6,7 @@ import json
 import shutil
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,10 @@ def test_worker_survives_a_native_abort(world):
         book = pool.parse((root / "good" / "市财政局.xlsx").read_bytes(), "good.xlsx")
         assert "任务清单" in [s.name for s in book.sheets]
         assert pool.restarts == 1
+        # r='XFD1048576' in single quotes aborts calamine just the same (so the pre-check must see it).
+        with pytest.raises(ParseFailed) as err:
+            pool.parse((root / "corpus" / "far_cell_quoted.xlsx").read_bytes(), "far_cell_quoted.xlsx")
+        assert err.value.code == "crash"
     finally:
         pool.close()
 
@@ -142,3 +147,69 @@ def test_a_hanging_worker_times_out_and_files_behind_it_are_resent(world):
     finally:
         pool.close()
     assert pool.workers[0].proc is None or pool.workers[0].proc.poll() is not None
+
+
+# A worker that reads one request and then hangs without reading the next: the pipe to it fills up.
+_STUCK_WORKER = ("import struct, sys, time\n"
+                 "n = struct.unpack('<Q', sys.stdin.buffer.read(8))[0]\n"
+                 "sys.stdin.buffer.read(n)\n"
+                 "time.sleep(60)\n")
+
+
+def test_submitting_to_a_stuck_worker_never_blocks_and_every_file_times_out():
+    """Files bigger than the pipe buffer queued behind a stuck file: submit returns at once, each times out."""
+    pool = ParserPool(Limits(parse_timeout=0.3), argv=[sys.executable, "-c", _STUCK_WORKER], workers=1)
+    tickets: list[int] = []
+    files = [bytes([i]) * (200 << 10) for i in range(3)]
+    submitter = threading.Thread(target=lambda: tickets.extend(pool.submit(d, f"{i}.xlsx") for i, d in
+                                                               enumerate(files)), daemon=True)
+    try:
+        submitter.start()
+        submitter.join(timeout=5)
+        assert not submitter.is_alive(), "submit() blocked on a full pipe: the timeout can never fire"
+        codes = []
+        for ticket in tickets:
+            with pytest.raises(ParseFailed) as err:
+                pool.result(ticket)
+            codes.append(err.value.code)
+        assert codes == ["timeout"] * 3
+        assert pool.restarts == 3
+    finally:
+        for w in pool.workers:  # unblock a writer stuck in the pipe (before the fix) so close() returns
+            if w.proc is not None:
+                w.proc.kill()
+        pool.close()
+
+
+# Answers each request with a refusal naming the file; dies (like a native abort) on a file named crash*.
+_ECHO_WORKER = ("import json, os, struct, sys\n"
+                "inp, out = sys.stdin.buffer, sys.stdout.buffer\n"
+                "while len(head := inp.read(8)) == 8:\n"
+                "    frame = inp.read(struct.unpack('<Q', head)[0])\n"
+                "    n = struct.unpack_from('<I', frame)[0]\n"
+                "    name = json.loads(frame[4:4 + n])['name']\n"
+                "    if name.startswith('crash'):\n"
+                "        os._exit(1)\n"
+                "    reply = json.dumps({'ok': False, 'reason': name, 'code': 'echo'}).encode()\n"
+                "    out.write(struct.pack('<Q', len(reply)) + reply)\n"
+                "    out.flush()\n")
+
+
+def test_a_worker_death_is_blamed_on_its_file_even_when_more_files_were_submitted_after_it():
+    """Replies already written are kept; the file the worker died on is the one after them; the rest are resent."""
+    pool = ParserPool(Limits(parse_timeout=10), argv=[sys.executable, "-c", _ECHO_WORKER], workers=1)
+    try:
+        first = pool.submit(b"1", "a.xlsx")
+        crash = pool.submit(b"2", "crash.xlsx")
+        assert pool.workers[0].proc is not None
+        pool.workers[0].proc.wait(timeout=10)  # died before the next file is even submitted
+        after = pool.submit(b"3", "b.xlsx")
+        reasons = []
+        for ticket in (first, crash, after):
+            with pytest.raises(Refused) as err:
+                pool.result(ticket)
+            reasons.append((err.value.code, err.value.reason if err.value.code == "echo" else ""))
+        assert reasons == [("echo", "a.xlsx"), ("crash", ""), ("echo", "b.xlsx")]
+        assert pool.restarts == 1
+    finally:
+        pool.close()

@@ -49,3 +49,18 @@ def test_demo_refuses_a_directory_that_is_not_its_own(tmp_path, capsys):
     assert main(["demo", "--workdir", str(tmp_path / "mine")]) == 1
     assert "目录不是空的" in capsys.readouterr().err
     assert (tmp_path / "mine" / "report.docx").exists()
+
+
+def test_demo_is_rerun_in_place_but_never_over_later_work(tmp_path, capsys):
+    workdir = tmp_path / "demo"
+    assert main(["demo", "--workdir", str(workdir)]) == 0
+    assert main(["demo", "--workdir", str(workdir)]) == 0          # an untouched demo is replaced
+    # the office tries a real collect in the demo directory: that work must not be wiped
+    config = str(workdir / "config.toml")
+    assert main(["--config", config, "report", "--now", "2021-12-20T09:00"]) == 0
+    (workdir / "var" / "inbox" / "x.xlsx").write_bytes(b"not a workbook")
+    assert main(["--config", config, "collect", "--now", "2021-12-20T09:00"]) == 0
+    capsys.readouterr()
+    assert main(["demo", "--workdir", str(workdir)]) == 1
+    assert "又做过操作" in capsys.readouterr().err
+    assert (workdir / "var" / "ledger.sqlite3").exists()

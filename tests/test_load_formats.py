@@ -151,6 +151,19 @@ def test_lead_and_partner_in_one_cell(tmp_path):
     assert (t.lead, t.responsible) == (["市发改委"], ["市财政局", "市商务局"])
 
 
+def test_partners_marked_in_the_lead_column_are_responsible(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text(
+        "工作任务 | 工作要求 | 牵头单位 | 责任单位\n"
+        "1、做好公开 | 按要求公开。 | 市财政局牵头，市发改委、市商务局配合 | 各县（市、区）政府\n"
+        "2、做好解读 | 按要求解读。 | 市财政局 | 市政府办牵头，市商务局\n",
+        encoding="utf-8",
+    )
+    t1, t2 = load_tasks(path).tasks
+    assert (t1.lead, t1.responsible) == (["市财政局"], ["市发改委", "市商务局", "各县（市、区）政府"])
+    assert (t2.lead, t2.responsible) == (["市财政局", "市政府办"], ["市商务局"])
+
+
 def test_section_title_merged_into_task_cell(tmp_path):
     path = tmp_path / "t.txt"
     path.write_text(

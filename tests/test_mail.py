@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email
+import json
 import re
 from dataclasses import replace
 from email import policy
@@ -222,6 +224,39 @@ def test_550_for_one_recipient_the_others_still_get_it(config: Config, ledger: L
     assert [g.rcpt_tos for g in handler.received] == [["fgw@np.example.com"], ["fgw@np.example.com"]]
     row = ledger.execute("SELECT state, detail_json FROM messages WHERE idem_key = 't:550a'").fetchone()
     assert row[0] == "sent" and "nobody@np.example.com" in row[1]
+
+
+def test_partial_delivery_then_server_gone_is_never_sent_twice(config: Config, ledger: Ledger) -> None:
+    """a@ accepts, b@ is greylisted (451); while we wait to retry b@ the server goes away and
+    reconnecting fails.  a@ has the message: it must be recorded as sent (b@ refused) and a
+    later run must not send it again."""
+    a, b = "fgw@np.example.com", "fgw-cc@np.example.com"
+    handler = Handler(defer={b: 1})
+    down = contextlib.ExitStack()
+    server = down.enter_context(smtp_server("plain", handler=handler))
+    c = FakeClock()
+
+    def sleep(seconds: float) -> None:
+        c.sleep(seconds)
+        down.close()                                    # the server is gone before the retry
+
+    transport = smtp(server, sleep=sleep, retries=2)
+    first = send_once(ledger, transport, "t:partial", "test", None, None, letter(config, to=[a, b]), NOW)
+    transport.close()
+    assert [g.rcpt_tos for g in handler.received] == [[a]]
+    assert first.action == "sent" and list(first.refused) == [b]
+    assert "ConnectionRefusedError" in first.refused[b] and "未送达" in first.refused[b]
+    assert b in first.error
+    row = ledger.execute("SELECT state, detail_json FROM messages WHERE idem_key = 't:partial'").fetchone()
+    assert row["state"] == "sent"
+    assert json.loads(row["detail_json"])["accepted"] == [a]
+
+    with smtp_server("plain", handler=handler) as back:   # next run, the server is back
+        transport = smtp(back)
+        again = send_once(ledger, transport, "t:partial", "test", None, None, letter(config, to=[a, b]), NOW)
+        transport.close()
+    assert again.action == "skipped"
+    assert [g.rcpt_tos for g in handler.received] == [[a]]  # a@ got it exactly once
 
 
 def test_throttle_per_minute(config: Config, ledger: Ledger) -> None:

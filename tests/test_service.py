@@ -20,7 +20,8 @@ from automation import clock
 from automation.config import Config
 from automation.errors import AutomationError, LedgerError
 from automation.intake import IntakeResult, MessageOutcome
-from automation.mail import receipt_key
+from automation.ledger import Ledger
+from automation.mail import Delivery, MailConnectionError, recipients_of, send_receipts
 from automation.service import LOCK_FILE, AlreadyRunning, InstanceLock, Service
 
 START = dt.datetime(2021, 11, 1, 8, 55, tzinfo=clock.TZ)  # a Monday
@@ -48,8 +49,10 @@ class FakeClock:
 class Stage:
     """Records the calls the service makes to the stage functions."""
 
-    def __init__(self, clk: FakeClock, *, collect_fails: bool = False, remind_fails_first: bool = False) -> None:
+    def __init__(self, clk: FakeClock, *, collect_fails: bool = False, remind_fails_first: bool = False,
+                 reply_at_poll: int = 2) -> None:
         self.clk = clk
+        self.reply_at_poll = reply_at_poll
         self.collect_fails = collect_fails
         self.remind_fails_first = remind_fails_first
         self.polls: list[dt.datetime] = []
@@ -58,6 +61,9 @@ class Stage:
         self.receipts: list[list[str]] = []
         self.transports = 0
         self.closed = 0
+        self.sent: list[str] = []          # idempotency keys the transport delivered
+        self.sent_at: list[dt.datetime] = []
+        self.smtp_down = False
 
     def collect(self, config, ledger, now):
         assert ledger is not None
@@ -65,9 +71,15 @@ class Stage:
         if self.collect_fails:
             raise RuntimeError("imap exploded")
         result = IntakeResult(folder="INBOX")
-        if len(self.polls) == 2:  # one reply arrives at the second poll
+        if len(self.polls) == self.reply_at_poll:  # one reply arrives (by default at the second poll)
             f = SimpleNamespace(file_name="市发改委.xlsx", sha256="ab" * 32, outcome="accepted", unit="市发改委",
-                                unit_id=1, rows_accepted=3, problems=[], sender="fgw@np.example.com", reason="")
+                                unit_id=1, rows_accepted=0, problems=[], sender="fgw@np.example.com", reason="")
+            batch = ledger.batch_by_title(config.batch.title)
+            if batch is not None:  # recorded as collect would (receipts are owed from the ledger)
+                f.unit_id = ledger.unit_by_name("市发改委").id
+                ledger.record_submission(sha256=f.sha256, file_name=f.file_name, archive_path="archive/ab.xlsx",
+                                         received_at=now, now=now, outcome="accepted", batch_id=batch.id,
+                                         unit_id=f.unit_id, source="imap", message_id="<m@x>", sender=f.sender)
             result.messages.append(MessageOutcome("<m@x>", "1", files=[f], state="collected", moved=True))
         return result
 
@@ -78,8 +90,9 @@ class Stage:
         return [SimpleNamespace(action="sent")]
 
     def receipt(self, config, ledger, files, now, transport):
+        """The real send_receipts (it writes the ledger), recording what it was asked to send."""
         self.receipts.append([f.file_name for f in files])
-        return [SimpleNamespace(action="sent", idem_key=receipt_key(f)) for f in files]
+        return send_receipts(config, ledger, files, now, transport)
 
     def report(self, config, ledger, now):
         self.reports.append(now)
@@ -87,10 +100,26 @@ class Stage:
 
     def transport(self, config, workspace):
         self.transports += 1
-        return SimpleNamespace(close=self._close)
+        return FakeTransport(self)
 
-    def _close(self):
-        self.closed += 1
+
+class FakeTransport:
+    """The mail edge: records what would have gone out; ``stage.smtp_down`` makes it fail like a dead server."""
+
+    name = "fake"
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+
+    def send(self, message, idem_key):
+        if self.stage.smtp_down:
+            raise MailConnectionError("无法连接邮件服务器 smtp.example.invalid:465（ConnectionRefusedError）")
+        self.stage.sent.append(idem_key)
+        self.stage.sent_at.append(self.stage.clk.now())
+        return Delivery(accepted=recipients_of(message))
+
+    def close(self):
+        self.stage.closed += 1
 
 
 def service_for(config: Config, clk: FakeClock, stage: Stage, **kwargs) -> Service:
@@ -110,7 +139,7 @@ def log_text(config: Config) -> str:
     return (config.workspace / config.service.log_file).read_text(encoding="utf-8")
 
 
-def test_jobs_fire_when_due(svc_config: Config):
+def test_jobs_fire_when_due(svc_config: Config, ledger: Ledger):
     clk = FakeClock(START, until=START + dt.timedelta(days=1, minutes=35))  # to Tuesday 09:30
     stage = Stage(clk)
     svc = service_for(svc_config, clk, stage, handle_signals=False)
@@ -123,6 +152,7 @@ def test_jobs_fire_when_due(svc_config: Config):
     assert stage.reminds == [START, START.replace(hour=9, minute=0), START.replace(day=2, hour=9, minute=0)]
     # The reply at the second poll: one receipt, one report refresh, at that moment; nothing after.
     assert stage.receipts == [["市发改委.xlsx"]]
+    assert stage.sent == [f"receipt:{'ab' * 32}:accepted"]
     assert stage.reports == [stage.polls[1]]
     assert stage.transports == stage.closed == 1 + 3
     assert not (svc_config.workspace / LOCK_FILE).exists()
@@ -148,25 +178,30 @@ def test_a_failing_job_does_not_stop_the_others(svc_config: Config):
     assert "催办提醒失败：台账中还没有批次" in text
 
 
-def test_receipts_that_fail_are_retried_and_do_not_block_the_report(svc_config: Config):
+def test_receipts_that_fail_are_retried_and_do_not_block_the_report(svc_config: Config, ledger: Ledger):
+    """The SMTP server is down when the reply arrives: the report still refreshes, the receipt is
+    retried at every poll from the ledger, also by a restarted service, and goes out exactly once."""
+    key = f"receipt:{'ab' * 32}:accepted"
     clk = FakeClock(START, until=START + dt.timedelta(minutes=25))
     stage = Stage(clk)
-    calls = []
-
-    def flaky_receipts(config, ledger, files, now, transport):
-        calls.append([f.file_name for f in files])
-        if len(calls) == 1:
-            raise ConnectionError("smtp down")
-        return [SimpleNamespace(action="sent", idem_key=receipt_key(f)) for f in files]
-
-    svc = Service(svc_config, now_fn=clk.now, sleep_fn=clk.sleep, collect_fn=stage.collect,
-                  remind_fn=stage.remind, receipts_fn=flaky_receipts, report_fn=stage.report,
-                  transport_factory=stage.transport, handle_signals=False)
-    clk.service = svc
-    svc.run_forever()
-    assert calls == [["市发改委.xlsx"], ["市发改委.xlsx"]]  # retried at the next poll
+    stage.smtp_down = True
+    svc = service_for(svc_config, clk, stage, handle_signals=False)
+    svc.run_forever()                                    # polls at 0, 10, 20: the reply comes at 10
+    assert stage.receipts == [["市发改委.xlsx"], ["市发改委.xlsx"]]  # retried at the next poll
     assert stage.reports == [stage.polls[1]]
-    assert svc.receipts_pending == [] and svc.stats["receipts"].failures == 1
+    assert stage.sent == [] and svc.stats["receipts"].failures == 2
+    assert "回执失败" in log_text(svc_config)
+    assert ledger.execute("SELECT state FROM messages WHERE idem_key = ?", (key,)).fetchone()[0] == "failed"
+
+    # The service is restarted (nothing in memory) and the server is back: sent at the first poll, once.
+    clk = FakeClock(START + dt.timedelta(minutes=30), until=START + dt.timedelta(minutes=55))
+    again = Stage(clk, reply_at_poll=0)                  # no new reply this time
+    svc = service_for(svc_config, clk, again, handle_signals=False)
+    svc.run_forever()
+    assert again.receipts == [["市发改委.xlsx"]] and again.sent == [key] and again.sent_at == again.polls[:1]
+    row = ledger.execute("SELECT state, attempts FROM messages WHERE idem_key = ?", (key,)).fetchone()
+    assert tuple(row) == ("sent", 3)
+    assert svc.stats["receipts"].failures == svc.stats["poll"].failures == 0
 
 
 def test_times_are_shanghai_whatever_the_host_zone(svc_config: Config, monkeypatch: pytest.MonkeyPatch):
@@ -290,3 +325,25 @@ def test_sigterm_stops_the_real_command_cleanly(config_file: Path):
     assert not (workspace / LOCK_FILE).exists()
     text = log_path.read_text(encoding="utf-8")
     assert "SIGTERM" in text and text.rstrip().endswith("督办服务已停止。")
+
+
+def test_the_service_keeps_one_latest_report(config, ledger, now):
+    """automation run refreshes a fixed file instead of adding a timestamped one per poll."""
+    from automation.report import latest_report_path
+    from automation.service import Service
+
+    ticks = [now]
+
+    def tick() -> dt.datetime:
+        ticks.append(ticks[-1] + dt.timedelta(minutes=10))
+        return ticks[-1]
+
+    service = Service(config, now_fn=tick, sleep_fn=lambda s: None, handle_signals=False)
+    try:
+        service.start(catch_up=False)
+        service.refresh_report()
+        service.refresh_report()
+    finally:
+        service.close()
+    reports = list((config.workspace / "reports").glob("*.xlsx"))
+    assert reports == [latest_report_path(config, config.batch.title)]

@@ -105,7 +105,8 @@ def test_unit_examples():
         ("市司法局", "负责市政府规章"), ("各县（市、区）政府", None)]
     assert split_units("市发改委 市自然资源局") == [("市发改委", None), ("市自然资源局", None)]
     assert parse_unit_cell("市发改委牵头，市财政局、市商务局配合") == (
-        [("市发改委", None)], [("市财政局", None), ("市商务局", None)])
+        [("市发改委", None)], [("市财政局", None), ("市商务局", None)], [])
+    assert parse_unit_cell("市发改委、市财政局") == ([], [], [("市发改委", None), ("市财政局", None)])
 
 
 def test_status_spellings():

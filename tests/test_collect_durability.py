@@ -1,0 +1,196 @@
+"""Nothing is lost: an input leaves the inbox only after its copy and its ledger rows are durable; a file that
+cannot be read now (locked by WPS/Excel on Windows, still being written) is skipped and retried, never lost."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from collect_kit import fill_workbook, issued, listing, tasks_of
+
+from automation.collect import collect_bytes, collect_file, collect_paths, result_line, summarize
+from automation.ledger import Ledger
+from automation.workspace import Workspace
+
+UNIT = "市财政局"
+posix_only = pytest.mark.skipif(os.name == "nt", reason="folders are fsynced on POSIX only")
+
+
+@pytest.fixture
+def ws(config) -> Workspace:
+    w = Workspace(config.workspace)
+    w.create()
+    return w
+
+
+@pytest.fixture
+def filled(config, ledger, now, tmp_path) -> list[Path]:
+    """Two filled workbooks of the unit (different answers, so different bytes)."""
+    blank = issued(config, ledger, UNIT, now, tmp_path / "issued.xlsx")
+    t1 = tasks_of(ledger, config, UNIT)[0]
+    out = []
+    for i in range(2):
+        path = tmp_path / f"回传{i}.xlsx"
+        fill_workbook(blank, path, {t1: {"落实情况": "推进中", "工作进展及成效": f"第{i}次"}})
+        out.append(path)
+    return out
+
+
+def test_ledger_commits_are_durable_on_return(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    try:
+        assert ledger.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert ledger.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    finally:
+        ledger.close()
+
+
+class _Journal:
+    """Records fsyncs (by path) and inbox removals, checking the ledger from outside at each removal."""
+
+    def __init__(self, monkeypatch, ledger_path: Path) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.ledger_path = ledger_path
+        real_fsync, real_unlink = os.fsync, os.unlink
+
+        def fsync(fd: int) -> None:  # by inode: a copy is fsynced under its temporary name, then renamed
+            self.events.append(("fsync", os.fstat(fd).st_ino))
+            real_fsync(fd)
+
+        def unlink(path, *args, **kw) -> None:
+            conn = sqlite3.connect(str(self.ledger_path))
+            try:
+                shas = {r[0] for r in conn.execute("SELECT sha256 FROM submissions")}
+            finally:
+                conn.close()
+            self.events.append(("unlink", str(path), shas))
+            real_unlink(path, *args, **kw)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, "unlink", unlink)
+
+    def synced(self, path: Path) -> int:
+        """Index of the fsync of ``path`` (fails if there was none)."""
+        ino = path.stat().st_ino
+        hits = [i for i, e in enumerate(self.events) if e[0] == "fsync" and e[1] == ino]
+        assert hits, f"{path} was never fsynced: {self.events}"
+        return hits[-1]
+
+
+@posix_only
+def test_single_file_leaves_the_inbox_only_after_copy_folder_and_commit_are_durable(
+        config, ledger, now, ws, filled, monkeypatch):
+    good = ws.inbox / "good.xlsx"
+    good.write_bytes(filled[0].read_bytes())
+    junk = ws.inbox / "junk.xlsx"
+    junk.write_bytes(b"not a workbook")
+    journal = _Journal(monkeypatch, ws.ledger_path)
+
+    accepted = collect_file(config, ledger, good, now)
+    quarantined = collect_file(config, ledger, junk, now)
+    assert (accepted.outcome, quarantined.outcome) == ("accepted", "quarantined")
+    assert listing(ws.inbox) == []
+    for result, copy in ((accepted, Path(accepted.archive_path)),
+                         (quarantined, Path(quarantined.quarantine_path))):
+        removal = next(i for i, e in enumerate(journal.events)
+                       if e[0] == "unlink" and Path(e[1]).name in (good.name, junk.name)
+                       and result.sha256 in e[2])
+        assert journal.synced(copy) < removal
+        assert journal.synced(copy.parent) < removal, "the rename into the folder must be durable too"
+    # the reason file next to the quarantined copy is made durable as well
+    journal.synced(Path(quarantined.quarantine_path + ".原因.txt"))
+
+
+@posix_only
+def test_collect_bytes_returns_only_when_its_copy_is_durable(config, ledger, now, filled, monkeypatch):
+    """IMAP intake moves the message as soon as collect_bytes returns."""
+    journal = _Journal(monkeypatch, Workspace(config.workspace).ledger_path)
+    result = collect_bytes(config, ledger, "a.xlsx", filled[0].read_bytes(), now,
+                           sender=ledger.unit_by_name(UNIT).emails[0])
+    assert result.outcome == "accepted"
+    archive = Path(result.archive_path)
+    journal.synced(archive)
+    journal.synced(archive.parent)
+
+
+def _refuse(monkeypatch, attr: str, victim: str) -> None:
+    """Make ``Path.<attr>`` raise PermissionError for the file named ``victim`` (a file locked on Windows)."""
+    real = getattr(Path, attr)
+
+    def locked(self, *args, **kw):
+        if self.name == victim:
+            raise PermissionError(13, "另一个程序正在使用此文件，进程无法访问。", str(self))
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(Path, attr, locked)
+
+
+def test_a_locked_inbox_file_is_skipped_left_in_place_and_collected_next_run(
+        config, ledger, now, ws, filled, monkeypatch):
+    for path in filled:
+        (ws.inbox / path.name).write_bytes(path.read_bytes())
+    locked = filled[1].name
+    with monkeypatch.context() as m:
+        _refuse(m, "read_bytes", locked)
+        results = {r.file_name: r for r in collect_paths(config, ledger, None, now)}
+    skipped = results[locked]
+    assert skipped.outcome == "skipped" and skipped.submission_id is None
+    assert "无法读取" in skipped.reason and "下次" in skipped.reason
+    assert "下次" in result_line(skipped)
+    assert results[filled[0].name].outcome == "accepted"
+    totals = summarize(list(results.values()))["totals"]
+    assert (totals["accepted"], totals["skipped"], totals["quarantined"]) == (1, 1, 0)
+    assert listing(ws.inbox) == [locked], "the locked file stays for the next run"
+    assert len(ledger.submissions()) == 1 and listing(ws.quarantine) == []
+
+    (again,) = collect_paths(config, ledger, None, now)
+    assert (again.file_name, again.outcome) == (locked, "accepted")
+    assert listing(ws.inbox) == []
+
+
+def test_a_locked_file_given_alone_is_skipped(config, ledger, now, filled, monkeypatch):
+    _refuse(monkeypatch, "read_bytes", filled[0].name)
+    result = collect_file(config, ledger, filled[0], now)
+    assert result.outcome == "skipped" and "无法读取" in result.reason
+    assert ledger.submissions() == [] and filled[0].exists()
+
+
+def test_a_file_that_cannot_be_removed_does_not_stop_the_run(config, ledger, now, ws, filled, monkeypatch, caplog):
+    for path in filled:
+        (ws.inbox / path.name).write_bytes(path.read_bytes())
+    stuck = filled[0].name
+    with monkeypatch.context() as m, caplog.at_level(logging.WARNING, logger="automation.collect"):
+        _refuse(m, "unlink", stuck)
+        results = collect_paths(config, ledger, None, now)
+    assert [r.outcome for r in results] == ["accepted", "accepted"]
+    assert listing(ws.inbox) == [stuck]
+    assert any(stuck in rec.getMessage() for rec in caplog.records)
+    # The next run sees the same bytes again: a duplicate, and this time it leaves the inbox.
+    (again,) = collect_paths(config, ledger, None, now)
+    assert (again.file_name, again.outcome) == (stuck, "duplicate")
+    assert listing(ws.inbox) == []
+
+
+def test_a_too_big_file_locked_before_its_quarantine_copy_is_skipped(config, ledger, now, ws, monkeypatch):
+    """Too big to hold in memory, it is copied from disk to quarantine; locked by then, it is skipped, not lost."""
+    config = dataclasses.replace(config, collect=dataclasses.replace(config.collect, max_file_mb=0.01))
+    big = ws.inbox / "大文件.xlsx"
+    big.write_bytes(b"PK\x03\x04" + bytes(20000))
+    real_open = open
+
+    def locked_open(file, *args, **kw):
+        if Path(file).name == big.name:
+            raise PermissionError(13, "另一个程序正在使用此文件，进程无法访问。", str(file))
+        return real_open(file, *args, **kw)
+
+    with monkeypatch.context() as m:
+        m.setattr("automation.collect.open", locked_open, raising=False)  # collect.py's open only, not hashing
+        (result,) = collect_paths(config, ledger, None, now)
+    assert result.outcome == "skipped" and "无法读取" in result.reason
+    assert ledger.submissions() == [] and listing(ws.quarantine) == [] and big.exists()
+    (again,) = collect_paths(config, ledger, None, now)
+    assert again.outcome == "quarantined" and "文件过大" in again.reason and not big.exists()
