@@ -8,6 +8,7 @@ so the property tests in ``tests/test_text.py`` can pin the rules down.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -315,13 +316,19 @@ def normalize_status(value: object, extra: dict[str, str] | None = None) -> str 
     return _STATUS_LOOKUP.get(text)
 
 
+@functools.lru_cache(maxsize=1024)
+def _canonical(text: str) -> str | None:
+    if text in STATUS_OPTIONS:
+        return text
+    return normalize_status(text)
+
+
 def canonical_status(option: object) -> str | None:
     """Which of :data:`STATUS_OPTIONS` a status option (possibly renamed by the office) counts as.
 
     The template may rename or add dropdown options (已办结, 部分完成); the ledger, the report
     and the reminders count in the four canonical statuses, so every option must map to one.
     """
-    text = squash(option)
-    if text in STATUS_OPTIONS:
-        return text
-    return normalize_status(text)
+    if isinstance(option, str) and option in STATUS_OPTIONS:  # the common case, no normalising
+        return option
+    return _canonical(squash(option))

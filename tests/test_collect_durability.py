@@ -194,3 +194,34 @@ def test_a_too_big_file_locked_before_its_quarantine_copy_is_skipped(config, led
     assert ledger.submissions() == [] and listing(ws.quarantine) == [] and big.exists()
     (again,) = collect_paths(config, ledger, None, now)
     assert again.outcome == "quarantined" and "文件过大" in again.reason and not big.exists()
+
+
+@posix_only
+def test_batched_run_syncs_copies_and_ledger_before_emptying_the_inbox(config, ledger, now, ws, filled, monkeypatch):
+    """A folder run commits without an fsync each (synchronous=NORMAL) and makes the copies and the
+    ledger's WAL durable with one sync before it removes any inbox file; FULL is restored after."""
+    for path in filled:
+        (ws.inbox / path.name).write_bytes(path.read_bytes())
+    events: list[str] = []
+    real_sync, real_unlink = os.sync, os.unlink
+    monkeypatch.setattr(os, "sync", lambda: (events.append("sync"), real_sync())[1])
+
+    def unlink(path, *args, **kw):
+        events.append("unlink")
+        real_unlink(path, *args, **kw)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    seen_modes: list[int] = []
+    real_record = ledger.record_submission
+
+    def record(**kw):
+        seen_modes.append(ledger.conn.execute("PRAGMA synchronous").fetchone()[0])
+        return real_record(**kw)
+
+    monkeypatch.setattr(ledger, "record_submission", record)
+    results = collect_paths(config, ledger, None, now)
+    assert [r.outcome for r in results] == ["accepted", "accepted"]
+    assert seen_modes == [1, 1]                                   # NORMAL while batching
+    assert events.index("sync") < events.index("unlink")          # durable before any removal
+    assert listing(ws.inbox) == []
+    assert ledger.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
