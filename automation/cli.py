@@ -366,6 +366,16 @@ _ACTION_NAMES = {"sent": "已发送", "resent": "已重发", "skipped": "已发�
                  "failed": "发送失败", "no-address": "未登记邮箱", "dry-run": "将发送（演练）"}
 
 
+def _finish_mail(app: App, results: list[Any], as_json: bool, title: str) -> None:
+    """Print the results (JSON or a table); exit 1 when any message failed (sent again next run)."""
+    if as_json:
+        print_json([r.to_json() for r in results])
+    else:
+        _print_mail_results(app, results, title)
+    if any(r.action == "failed" for r in results):
+        raise click.exceptions.Exit(1)
+
+
 def _print_mail_results(app: App, results: list[Any], title: str) -> None:
     out = Table(title=title)
     for col in ("单位", "结果", "收件人", "说明"):
@@ -414,12 +424,7 @@ def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncert
                                  resend_uncertain=resend_uncertain)
     finally:
         transport.close()
-    if as_json:
-        print_json([r.to_json() for r in results])
-    else:
-        _print_mail_results(app, results, f"{app.config.batch.title}：{'补发回执' if receipts else '分发工作簿'}")
-    if any(r.action == "failed" for r in results):
-        raise click.exceptions.Exit(1)
+    _finish_mail(app, results, as_json, f"{app.config.batch.title}：{'补发回执' if receipts else '分发工作簿'}")
 
 
 @cli.command("remind")
@@ -439,12 +444,7 @@ def remind_cmd(app: App, now_text: str | None, dry_run: bool, as_json: bool) -> 
     finally:
         if transport is not None:
             transport.close()
-    if as_json:
-        print_json([r.to_json() for r in results])
-    else:
-        _print_mail_results(app, results, f"{app.config.batch.title}：催办提醒（{clock.iso(now)}）")
-    if any(r.action == "failed" for r in results):
-        raise click.exceptions.Exit(1)
+    _finish_mail(app, results, as_json, f"{app.config.batch.title}：催办提醒（{clock.iso(now)}）")
 
 # --------------------------------------------------------------------------- run / imap (issue 7)
 

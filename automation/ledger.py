@@ -684,22 +684,25 @@ class Ledger:
 
     # ------------------------------------------------------------------ answers
 
+    #: Per assignment of a batch (``?``): the current answer, None fields when not reported.
+    #: The report streams the same query (summary.py), so both read answers the same way.
+    CURRENT_ANSWERS_SQL = """
+        SELECT a.task_number AS task, u.name AS unit, a.unit_id, a.role, a.note,
+               r.status, r.progress, r.completed_on, r.evidence, r.issues, r.received_at AS submitted_at,
+               r.submission_id, s.file_name AS source_file
+        FROM assignments a
+        JOIN units u ON u.id = a.unit_id
+        LEFT JOIN answers ans ON ans.batch_id = a.batch_id AND ans.unit_id = a.unit_id
+                              AND ans.task_number = a.task_number
+        LEFT JOIN responses r ON r.id = ans.response_id
+        LEFT JOIN submissions s ON s.id = r.submission_id
+        WHERE a.batch_id = ?
+        ORDER BY a.task_number, a.rowid
+    """
+
     def current_answers(self, batch_id: int) -> list[dict[str, Any]]:
         """Per assignment: the current answer (or None fields when the unit has not reported)."""
-        sql = """
-            SELECT a.task_number AS task, u.name AS unit, a.unit_id, a.role, a.note,
-                   r.status, r.progress, r.completed_on, r.evidence, r.issues, r.received_at AS submitted_at,
-                   r.submission_id, s.file_name AS source_file
-            FROM assignments a
-            JOIN units u ON u.id = a.unit_id
-            LEFT JOIN answers ans ON ans.batch_id = a.batch_id AND ans.unit_id = a.unit_id
-                                  AND ans.task_number = a.task_number
-            LEFT JOIN responses r ON r.id = ans.response_id
-            LEFT JOIN submissions s ON s.id = r.submission_id
-            WHERE a.batch_id = ?
-            ORDER BY a.task_number, a.rowid
-        """
-        return [dict(r) for r in self.conn.execute(sql, (batch_id,))]
+        return [dict(r) for r in self.conn.execute(self.CURRENT_ANSWERS_SQL, (batch_id,))]
 
     def history(self, batch_id: int) -> list[dict[str, Any]]:
         """Every response in receipt order, with the status it replaced (old → new)."""

@@ -377,19 +377,7 @@ def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
 
 # --------------------------------------------------------------------------- streamed detail rows
 
-CURRENT_SQL = """
-    SELECT a.task_number AS task, u.name AS unit, a.unit_id, a.role, a.note,
-           r.status, r.progress, r.completed_on, r.evidence, r.issues, r.received_at AS submitted_at,
-           r.submission_id, s.file_name AS source_file
-    FROM assignments a
-    JOIN units u ON u.id = a.unit_id
-    LEFT JOIN answers ans ON ans.batch_id = a.batch_id AND ans.unit_id = a.unit_id
-                          AND ans.task_number = a.task_number
-    LEFT JOIN responses r ON r.id = ans.response_id
-    LEFT JOIN submissions s ON s.id = r.submission_id
-    WHERE a.batch_id = ?
-    ORDER BY a.task_number, a.rowid
-"""
+CURRENT_SQL = Ledger.CURRENT_ANSWERS_SQL
 
 _HISTORY_SQL = """
     SELECT received_at, unit_id, task_number, status, submission_id

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import write_section  # bench/results.py (the script folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -73,7 +75,8 @@ def synthetic(root: Path, units: int, tasks: int) -> tuple[Config, Ledger]:
     return config, ledger
 
 
-def naive(ledger: Ledger, out: Path) -> int:
+def naive(ledger: Ledger, out: Path, limit: int | None = None) -> int:
+    """The naive baseline (``limit``: only units with id <= limit; bench_scale samples with it)."""
     import pandas as pd
 
     out.mkdir(parents=True, exist_ok=True)
@@ -82,7 +85,8 @@ def naive(ledger: Ledger, out: Path) -> int:
         "t.responsible_json AS 责任单位, u.name AS unit, a.role AS 本单位角色, '' AS 落实情况, "
         "'' AS 工作进展及成效, '' AS 完成时间, '' AS 佐证材料, '' AS 存在问题及下步打算 "
         "FROM assignments a JOIN tasks t ON t.batch_id = a.batch_id AND t.number = a.task_number "
-        "JOIN units u ON u.id = a.unit_id ORDER BY a.unit_id, t.number", ledger.conn)
+        "JOIN units u ON u.id = a.unit_id WHERE a.unit_id <= ? ORDER BY a.unit_id, t.number", ledger.conn,
+        params=(limit if limit is not None else 2**62,))
     count = 0
     for unit, group in df.groupby("unit"):
         group.drop(columns="unit").to_excel(out / f"{TITLE}_{unit}.xlsx", index=False)
@@ -111,16 +115,6 @@ def run(units: int, tasks: int, repeat: int, jobs: int) -> dict[str, float]:
         ledger.close()
     return best
 
-
-def write_results(section: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    head, sep, rest = text.partition("\n## build\n")
-    tail = ""
-    if sep:
-        nxt = rest.find("\n## ")
-        tail = rest[nxt:] if nxt >= 0 else ""
-    path.write_text(head.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n" + tail, encoding="utf-8")
 
 
 def main() -> None:
@@ -179,7 +173,7 @@ forkserver preloads XlsxWriter so the pool starts in about 0.4 s (0.05 s when re
 already beats the naive baseline; the second process adds the rest when the core is free (with the load
 above, the 100-task two-process run got little of the second core).
 """
-    write_results(section)
+    write_section("build", section)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ import time
 import warnings
 from pathlib import Path
 
+from results import write_section  # bench/results.py (the script folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -153,18 +155,6 @@ def time_calamine(paths: list[Path]) -> tuple[float, float]:
     return (time.perf_counter() - start) / len(paths), (time.process_time() - cpu0) / len(paths)
 
 
-def write_results(text: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.strip() == "## collect"), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        new = "".join(lines[:start]) + text + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
-    path.write_text(new, encoding="utf-8")
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -225,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(report)
     if not args.no_write:
-        write_results(report)
+        write_section("collect", report)
     return 0
 
 

@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import write_section  # bench/results.py (the script folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -190,16 +192,6 @@ def measure(variant: str, ledger_path: Path, out: Path) -> dict[str, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def write_results(section: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    head, sep, rest = text.partition("\n## report\n")
-    tail = ""
-    if sep:
-        nxt = rest.find("\n## ")
-        tail = rest[nxt:] if nxt >= 0 else ""
-    path.write_text(head.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n" + tail, encoding="utf-8")
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -265,7 +257,7 @@ transaction and never materialised as dicts of long text; migration 2 adds `resp
 提交记录 streams without a sort. (A second process rendering 进展明细 was tried and dropped: on 2 cores the
 deflate thread already uses the other core, and merging its output cost more than it saved.)
 """
-    write_results(section)
+    write_section("report", section)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ import time
 import warnings
 from pathlib import Path
 
+from results import write_section  # bench/results.py (the script folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -153,7 +155,9 @@ def stage(name: str, config_path: Path, baseline_units: int) -> dict[str, object
             sent = send_reminders(config, ledger, clock.parse(NOW_REMIND), OutboxTransport(config.workspace / "outbox"))
             info = {"reminders": sum(s.action == "sent" for s in sent)}
         elif name == "naive-build":
-            info = {"workbooks": _naive_build(ledger, config.workspace / "naive", baseline_units)}
+            from bench_build import naive
+
+            info = {"workbooks": naive(ledger, config.workspace / "naive", baseline_units)}
         elif name == "naive-collect":
             files = sorted((config.workspace / "archive").glob("*.xlsx"))[:baseline_units]
             import pandas as pd
@@ -166,24 +170,6 @@ def stage(name: str, config_path: Path, baseline_units: int) -> dict[str, object
     finally:
         ledger.close()
     return info
-
-
-def _naive_build(ledger, out: Path, limit: int) -> int:  # type: ignore[no-untyped-def]
-    import pandas as pd
-
-    out.mkdir(parents=True, exist_ok=True)
-    df = pd.read_sql(
-        "SELECT t.number AS 序号, t.title AS 工作任务, t.requirement AS 工作要求, t.lead_json AS 牵头单位, "
-        "t.responsible_json AS 责任单位, u.name AS unit, a.role AS 本单位角色, '' AS 落实情况, "
-        "'' AS 工作进展及成效, '' AS 完成时间, '' AS 佐证材料, '' AS 存在问题及下步打算 "
-        "FROM assignments a JOIN tasks t ON t.batch_id = a.batch_id AND t.number = a.task_number "
-        f"JOIN units u ON u.id = a.unit_id WHERE a.unit_id <= {int(limit)} ORDER BY a.unit_id, t.number",
-        ledger.conn)
-    count = 0
-    for unit, group in df.groupby("unit"):
-        group.drop(columns="unit").to_excel(out / f"{unit}.xlsx", index=False)
-        count += 1
-    return count
 
 
 def _render_returned(job_ctx):  # type: ignore[no-untyped-def]
@@ -328,17 +314,6 @@ def render(all_results: dict[int, dict[str, dict[str, object]]], baseline_units:
     return "\n".join(lines) + "\n"
 
 
-def write_results(text: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    if "\n## scale\n" in current:
-        before, _, after = current.partition("\n## scale\n")
-        rest = after.split("\n## ", 1)
-        current = before.rstrip("\n") + "\n\n" + text + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    path.write_text(current, encoding="utf-8")
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -357,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(results, args.baseline_units)
     print(text)
     if not args.no_write:
-        write_results(text)
+        write_section("scale", text)
     return 0
 
 

@@ -12,12 +12,11 @@ cannot encrypt the binary .xls format, LibreOffice can.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from lo_fill import prop, start_office  # same folder; system python3-uno
+from lo_fill import prop, start_office, stop_office  # same folder; system python3-uno
 
 FILTERS = {".xls": "MS Excel 97", ".xlsx": "Calc MS Excel 2007 XML", ".ods": "calc8"}
 PASSWORD = "duban"
@@ -36,15 +35,7 @@ def main(argv: list[str]) -> int:
             finally:
                 doc.close(True)
         finally:
-            try:
-                desktop.terminate()
-            except Exception:  # the bridge drops as soffice exits
-                pass
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_office(proc, desktop)
     return 0
 
 

@@ -176,16 +176,21 @@ def main(argv: list[str]) -> int:
                 fill_document(desktop, doc_job)
             print(json.dumps({"libreoffice": version}, ensure_ascii=False))
         finally:
-            try:
-                desktop.terminate()
-            except Exception:  # the bridge drops as soffice exits
-                pass
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_office(proc, desktop)
     return 0
+
+
+def stop_office(proc: subprocess.Popen, desktop: object) -> None:
+    """Ask soffice to quit, then make sure it has (a stuck one is killed)."""
+    try:
+        desktop.terminate()  # type: ignore[attr-defined]
+    except Exception:  # the bridge drops as soffice exits
+        pass
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 if __name__ == "__main__":
