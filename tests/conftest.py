@@ -13,6 +13,7 @@ from hypothesis import settings
 from automation import clock
 from automation.config import Config, load_config
 from automation.ledger import Ledger
+from automation.workspace import Workspace
 
 # CI is deterministic (the same examples every run); HYPOTHESIS_PROFILE=explore searches wider.
 settings.register_profile("ci", derandomize=True, deadline=None)
@@ -53,6 +54,14 @@ def config_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def config(config_file: Path) -> Config:
     return load_config(config_file)
+
+
+@pytest.fixture
+def ws(config: Config) -> Workspace:
+    """The workspace folders of ``config`` (created)."""
+    w = Workspace(config.workspace)
+    w.create()
+    return w
 
 
 @pytest.fixture

@@ -17,17 +17,9 @@ from automation import clock
 from automation.cli import main
 from automation.collect import collect_bytes, collect_file, collect_paths
 from automation.layout import TASK_SHEET
-from automation.workspace import Workspace
 
 UNIT = "市财政局"
 OTHER = "市司法局"
-
-
-@pytest.fixture
-def ws(config) -> Workspace:
-    w = Workspace(config.workspace)
-    w.create()
-    return w
 
 
 @pytest.fixture

@@ -21,13 +21,6 @@ posix_only = pytest.mark.skipif(os.name == "nt", reason="folders are fsynced on 
 
 
 @pytest.fixture
-def ws(config) -> Workspace:
-    w = Workspace(config.workspace)
-    w.create()
-    return w
-
-
-@pytest.fixture
 def filled(config, ledger, now, tmp_path) -> list[Path]:
     """Two filled workbooks of the unit (different answers, so different bytes)."""
     blank = issued(config, ledger, UNIT, now, tmp_path / "issued.xlsx")
