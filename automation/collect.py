@@ -298,6 +298,10 @@ class _Run:
                         continue
         return self._archived.get(path.name)
 
+    def note_archived(self, path: Path, size: int) -> None:
+        if self._archived is not None and path.parent == self.ws.archive:
+            self._archived[path.name] = size
+
     def revisions(self) -> list[dict[str, Any]]:
         if self._revisions is None:
             self._revisions = self.ledger.revisions(self.batch.id)
@@ -780,8 +784,7 @@ def _accept(run: _Run, item: _Item, base: FileResult, book: ParsedBook, sender_u
     if run.archived_size(archive) != item.size:
         assert item.data is not None
         run.write(archive, item.data)
-        if run._archived is not None:
-            run._archived[archive.name] = item.size
+        run.note_archived(archive, item.size)
     run.checkpoint("archived")
     sid = run.ledger.record_submission(
         sha256=item.sha256, file_name=item.name, archive_path=_rel(run, archive), received_at=item.received_at,

@@ -227,6 +227,10 @@ def _hhmm(value: str, where: str, key: str) -> str:
     return t.strftime("%H:%M")
 
 
+#: Each ``[section]`` of config.toml and the dataclass that holds it (``[[units]]``: UnitSpec).
+SECTIONS: dict[str, type] = {"office": Office, "batch": BatchSpec, "mail": MailConfig, "imap": ImapConfig,
+                             "collect": CollectConfig, "remind": RemindConfig, "service": ServiceConfig}
+
 _TOP_KEYS = ("workspace", "template", "office", "batch", "units", "groups", "mail", "imap", "collect", "remind",
              "service")
 _UNIT_KEYS = ("name", "aliases", "email", "emails", "cc", "contact", "phone", "kind")
@@ -244,9 +248,7 @@ def _check_keys(data: dict[str, Any]) -> None:
                 raise ConfigError(f"config.toml：{where} 中有未知的配置项“{key}”。{hint}")
 
     check("顶层", data, _TOP_KEYS)
-    sections = {"office": Office, "batch": BatchSpec, "mail": MailConfig, "imap": ImapConfig,
-                "collect": CollectConfig, "remind": RemindConfig, "service": ServiceConfig}
-    for name, klass in sections.items():
+    for name, klass in SECTIONS.items():
         if isinstance(data.get(name), dict):
             check(f"[{name}]", data[name], tuple(klass.__dataclass_fields__))
     for i, unit in enumerate(data.get("units", []) if isinstance(data.get("units"), list) else [], start=1):

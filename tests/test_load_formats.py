@@ -74,25 +74,15 @@ def test_xlsx_with_merged_headings(tmp_path, reference):
     assert records(path) == reference
 
 
-def test_csv_gb18030(tmp_path, reference):
+@pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig"])
+def test_csv(tmp_path, reference, encoding):
     import csv
     import io
 
     buf = io.StringIO()
     csv.writer(buf).writerows(sample_rows())
     path = tmp_path / "表.csv"
-    path.write_bytes(buf.getvalue().encode("gb18030"))
-    assert records(path) == reference
-
-
-def test_csv_utf8_bom(tmp_path, reference):
-    import csv
-    import io
-
-    buf = io.StringIO()
-    csv.writer(buf).writerows(sample_rows())
-    path = tmp_path / "表.csv"
-    path.write_bytes(buf.getvalue().encode("utf-8-sig"))
+    path.write_bytes(buf.getvalue().encode(encoding))
     assert records(path) == reference
 
 
