@@ -12,9 +12,11 @@ Stage 4 of the loop.  Every file ends in exactly one outcome:
 
 A file in ``<workspace>/inbox/`` is removed from there only after its archive or quarantine copy
 and its ledger rows are on disk: the ledger commits with ``synchronous=FULL`` (durable when the
-commit returns); a single file's copy is fsynced, and so is its folder (the rename); a batch of
-files in :func:`collect_paths` is made durable by one ``os.sync`` (Windows: an fsync per copy)
-before the inbox files it covers are removed.  Inputs anywhere else are never touched; callers
+commit returns); a single file's copy is fsynced, and so is its folder (the rename).  A batch of
+files in :func:`collect_paths` stores each file atomically (a savepoint) but shares commits
+(:meth:`Ledger.grouped`), writes archive copies on a helper thread, and every 64 files and at
+the end waits for the copies, commits, and makes it all durable by one ``os.sync`` (Windows: an
+fsync per copy) before the inbox files it covers are removed.  Inputs anywhere else are never touched; callers
 that move an input themselves (IMAP intake moves the message) may do so as soon as
 :func:`collect_bytes` returns.  A removal that fails (a file locked on Windows) is logged and
 left: the next run sees a duplicate and removes it.  Re-running on the same files changes
@@ -35,13 +37,15 @@ its unit comes from a title or file name anyone can type, so another unit's name
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 import json
 import logging
 import os
 import shutil
 import signal
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
@@ -148,7 +152,7 @@ class _Item:
     retry_of: dict[str, Any] | None = None  # an earlier quarantined submission of the same bytes
     unreadable: str | None = None         # why the file cannot be read now (left for the next run)
 
-    @property
+    @functools.cached_property
     def suffix(self) -> str:
         return Path(self.name).suffix.lower()
 
@@ -193,6 +197,9 @@ class _Run:
         self._revision_titles: dict[int, dict[int, str]] = {}
         self._crash = _crash_plan()
         self.seen: set[str] = set()
+        # SHA-256 → earlier submission (None: never seen), looked up for a whole run at once;
+        # a file recorded during the run is dropped from it and looked up again if repeated.
+        self.known: dict[str, dict[str, Any] | None] = {}
         self.inbox_real = Path(os.path.realpath(self.ws.inbox))
         self.inbox_dirs: dict[str, bool] = {}
         # Durability: ledger commits are durable on return (synchronous=FULL).  A single-file call
@@ -202,6 +209,11 @@ class _Run:
         self.batched = False
         self.unsynced: list[Path] = []
         self.removals: list[Path] = []
+        # Batched runs write archive copies on a thread: creating a file blocks on the file
+        # system for about as long as storing the file's rows takes, and the two can overlap.
+        # flush() waits for the copies before it commits the rows that point at them.
+        self._copier: ThreadPoolExecutor | None = None
+        self._copies: list[Future[None]] = []
 
     def write(self, target: Path, data: bytes | None = None, src: Path | None = None) -> None:
         """Write a copy atomically (temp file + rename); fsync it and its folder now unless batched.
@@ -215,7 +227,8 @@ class _Run:
                 fin = open(src, "rb")  # closed in the finally below
             except OSError as exc:
                 raise _Unreadable(_unreadable_reason(exc)) from exc
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
+        tmp = _temp_name(target)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
         try:
             with os.fdopen(fd, "wb") as out:
                 if fin is not None:
@@ -227,7 +240,7 @@ class _Run:
                     os.fsync(out.fileno())
             os.replace(tmp, target)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         finally:
             if fin is not None:
@@ -236,6 +249,49 @@ class _Run:
             self.unsynced.append(target)
         else:
             _fsync_dir(target.parent)
+
+    def archive(self, target: Path, data: bytes) -> None:
+        """Write an archive copy: now when single, on the copier thread when batched."""
+        if not self.batched:
+            self.write(target, data)
+            return
+        if self._copier is None:
+            self._copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-archive")
+        self._copies.append(self._copier.submit(_write_new, target, data))
+        self.unsynced.append(target)
+
+    def wait_copies(self) -> None:
+        """Wait for the archive copies in flight; if one failed, drop the rows not committed yet
+        (they may point at it: the next run does those files again) and raise the failure."""
+        copies, self._copies = self._copies, []
+        failure: BaseException | None = None
+        for copy in copies:
+            try:
+                copy.result()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after every copy has ended
+                failure = failure or exc
+        if failure is not None:
+            self.ledger.rollback()
+            self.removals.clear()
+            raise failure
+
+    def close(self) -> None:
+        if self._copier is not None:
+            self._copier.shutdown(wait=True)
+            self._copier = None
+
+    def previous(self, sha256: str) -> dict[str, Any] | None:
+        """The earlier submission of these bytes (accepted or quarantined), if any."""
+        if sha256 in self.known:
+            return self.known[sha256]
+        return self.ledger.submission_by_sha(sha256)
+
+    def lookup_all(self, items: Sequence[_Item]) -> None:
+        found = self.ledger.submissions_by_sha(it.sha256 for it in items if it.sha256)
+        self.known = {it.sha256: found.get(it.sha256) for it in items if it.sha256}
+
+    def recorded(self, sha256: str) -> None:
+        self.known.pop(sha256, None)
 
     def remove_later(self, item: _Item) -> None:
         """Remove an inbox file once its copy and its ledger rows are durable."""
@@ -249,8 +305,10 @@ class _Run:
             _remove(item.path)
 
     def flush(self) -> None:
-        """Make every copy so far durable (the ledger commits already are), then empty the inbox of
-        what they cover.  A removal that fails is logged, never raised (this runs in a ``finally``)."""
+        """Commit the ledger rows so far and make them and every copy durable, then empty the
+        inbox of what they cover.  A removal that fails is logged, never raised."""
+        self.wait_copies()
+        self.ledger.commit()
         if not (self.unsynced or self.removals):
             return
         if hasattr(os, "sync"):
@@ -292,11 +350,23 @@ class _Run:
             self._archived = {}
             with os.scandir(self.ws.archive) as entries:
                 for entry in entries:
+                    if _stale_temp(entry.name):  # a copy a killed run was writing: never used
+                        Path(entry.path).unlink(missing_ok=True)
+                        continue
                     try:
                         self._archived[entry.name] = entry.stat().st_size
                     except OSError:
                         continue
         return self._archived.get(path.name)
+
+    def sweep(self) -> None:
+        """Remove temporary copies that runs killed mid-write left in the archive and the
+        quarantine (the archive's are removed by its listing)."""
+        self.archived_size(self.ws.archive / "-")
+        with os.scandir(self.ws.quarantine) as entries:
+            for entry in entries:
+                if _stale_temp(entry.name):
+                    Path(entry.path).unlink(missing_ok=True)
 
     def note_archived(self, path: Path, size: int) -> None:
         if self._archived is not None and path.parent == self.ws.archive:
@@ -368,6 +438,55 @@ def _remove(path: Path) -> None:
         logger.warning("collect: cannot remove %s from the inbox (%s); the next run will", path, exc)
 
 
+_TEMP_PREFIX = ".tmp-"
+_TEMP_NAMES = itertools.count()
+
+
+def _temp_name(target: Path) -> Path:
+    """``.tmp-<pid>-<n><suffix>`` next to ``target``: the pid tells a later run whose it was."""
+    return target.with_name(f"{_TEMP_PREFIX}{os.getpid()}-{next(_TEMP_NAMES)}{target.suffix}")
+
+
+def _stale_temp(name: str) -> bool:
+    """A temporary copy left by a run that was killed mid-write (its process is gone)."""
+    if not name.startswith(_TEMP_PREFIX):
+        return False
+    pid = name[len(_TEMP_PREFIX):].split("-", 1)[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    return not _alive(int(pid))
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":  # pragma: no cover - no cheap check; leave the file (it is hidden, and harmless)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _write_new(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file and a rename, without fsync (the
+    batch's flush syncs).  Plain system calls: this runs once per accepted file."""
+    tmp = _temp_name(target)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _fsync_dir(folder: Path) -> None:
     """Make a rename in ``folder`` durable (POSIX; Windows cannot open a folder for that)."""
     if os.name == "nt":  # pragma: no cover
@@ -406,28 +525,38 @@ def collect_paths(
     """
     run = _Run(config, ledger, now)
     run.batched = True
-    # Batched: commits need not reach the disk one by one (an fsync each is a quarter of the time
-    # per file); flush() makes the copies *and* the ledger's WAL durable before any inbox file is
-    # removed, so nothing an input's removal depends on can be lost.
-    ledger.execute("PRAGMA synchronous=NORMAL")
     files = _expand(list(paths) if paths else [run.ws.inbox])
     items = [_item_from_path(run, p) for p in files]
     items.sort(key=lambda it: (it.received_at, it.name))
+    run.lookup_all(items)
+    run.sweep()
     results: list[FileResult] = []
     # Keep a few files in flight in the workers while this process stores earlier ones.
     ahead = 2 * len(run.pool.workers)
+    # Batched: each file is still one atomic unit (a savepoint), but the files share commits, and
+    # commits need not reach the disk one by one (an fsync each is a quarter of the time per
+    # file).  flush() commits, then makes the copies *and* the ledger's WAL durable before any
+    # inbox file is removed, so nothing an input's removal depends on can be lost; a run that
+    # dies before a flush leaves those inputs in the inbox, and the next run simply does them.
+    ledger.execute("PRAGMA synchronous=NORMAL")
     try:
-        for item in items[:ahead]:
-            _submit(run, item)
-        for i, item in enumerate(items):
-            if i + ahead < len(items):
-                _submit(run, items[i + ahead])
-            result = _process(run, item)
-            results.append(result)
-            if progress:
-                progress(i + 1, len(items), result)
+        with ledger.grouped():
+            try:
+                for item in items[:ahead]:
+                    _submit(run, item)
+                for i, item in enumerate(items):
+                    if i + ahead < len(items):
+                        _submit(run, items[i + ahead])
+                    result = _process(run, item)
+                    results.append(result)
+                    if progress:
+                        progress(i + 1, len(items), result)
+            finally:
+                try:
+                    run.flush()
+                finally:
+                    run.close()
     finally:
-        run.flush()
         ledger.execute("PRAGMA synchronous=FULL")
     return results
 
@@ -552,7 +681,7 @@ def _submit(run: _Run, item: _Item) -> None:
     if item.sha256 in run.seen:
         return
     run.seen.add(item.sha256)
-    if run.ledger.submission_by_sha(item.sha256) is not None:
+    if run.previous(item.sha256) is not None:
         return
     item.ticket = run.pool.submit(item.data, item.name, (TASK_SHEET, META_SHEET))
 
@@ -565,9 +694,10 @@ def _process(run: _Run, item: _Item) -> FileResult:
                       source=item.source, message_id=item.message_id, received_at=clock.iso(item.received_at))
     if item.unreadable:
         return _skipped(base, item.unreadable)
-    previous = run.ledger.submission_by_sha(item.sha256)
+    previous = run.previous(item.sha256)
     if previous is not None and previous["outcome"] == "accepted":
         _drain(run, item)
+        _restore_archive(run, item, previous)
         return _duplicate(run, item, base, previous)
     # A file quarantined before is checked again: the reason may have gone (a sender or unit
     # registered since, unsigned files now accepted).  If it is still refused it stays as it was.
@@ -594,6 +724,22 @@ def _process(run: _Run, item: _Item) -> FileResult:
             return _quarantine(run, item, base, q)
         except _Unreadable as exc:  # a file too big to hold, locked before it could be copied
             return _skipped(base, exc.reason)
+
+
+def _restore_archive(run: _Run, item: _Item, previous: dict[str, Any]) -> None:
+    """Put the archive copy of an accepted file back if it is missing or short.
+
+    A power cut can keep a ledger commit while losing the copy written just before it (both wait
+    for the same sync); the input is still in the inbox then, because it is removed only after
+    that sync, so the copy is made again from it before it leaves.
+    """
+    if item.data is None or not previous.get("archive_path"):
+        return
+    archive = run.ws.root / previous["archive_path"]
+    if archive.parent == run.ws.archive and run.archived_size(archive) != item.size:
+        logger.warning("collect: archive copy %s was missing; restored from %s", archive.name, item.name)
+        run.write(archive, item.data)
+        run.note_archived(archive, item.size)
 
 
 def _skipped(base: FileResult, reason: str) -> FileResult:
@@ -783,7 +929,7 @@ def _accept(run: _Run, item: _Item, base: FileResult, book: ParsedBook, sender_u
     archive = run.ws.archive / f"{item.sha256}{ext}"
     if run.archived_size(archive) != item.size:
         assert item.data is not None
-        run.write(archive, item.data)
+        run.archive(archive, item.data)
         run.note_archived(archive, item.size)
     run.checkpoint("archived")
     sid = run.ledger.record_submission(
@@ -793,6 +939,7 @@ def _accept(run: _Run, item: _Item, base: FileResult, book: ParsedBook, sender_u
         phone=reading.phone or None, responses=ev.responses, problems=problems,
         replaces=item.retry_of["id"] if item.retry_of else None,
     )
+    run.recorded(item.sha256)
     run.checkpoint("recorded")
     run.remove_later(item)
     base.outcome = "accepted"
@@ -848,6 +995,7 @@ def _quarantine(run: _Run, item: _Item, base: FileResult, q: _Quarantine) -> Fil
         reason=q.reason, source=item.source, message_id=item.message_id, sender=item.sender,
         problems=q.problems, quarantine_path=_rel(run, target),
     )
+    run.recorded(item.sha256)
     run.checkpoint("recorded")
     run.remove_later(item)
     base.outcome = "quarantined"

@@ -13,6 +13,7 @@ Locked (issued) columns are compared with what was issued: an edit is reported, 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -31,8 +32,9 @@ from .layout import (
 )
 from .load import Task
 from .safety import ParsedBook, ParsedSheet
-from .text import squash
+from .text import canonical_status, squash
 from .values import (
+    FORMULA_TRIGGERS,
     UNREPORTED,
     ValueProblem,
     cell_ref,
@@ -111,6 +113,12 @@ def _header_key(value: Any) -> str:
     """Cheap comparison key for header labels (headers are short; long cells are never headers)."""
     if not isinstance(value, str) or not value or len(value) > 40:
         return ""
+    return _short_key(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_key(value: str) -> str:
+    # Every returned file repeats the same few header labels: normalise each spelling once.
     return _HEADER_NOISE.sub("", unicodedata.normalize("NFKC", value))
 
 
@@ -299,8 +307,9 @@ def _issued_text(key: str, task: Task, role: str) -> str:
     return ""
 
 
-def _locked_changed(key: str, value: Any, task: Task, role: str) -> bool:
-    issued = _issued_text(key, task, role)
+def _locked_changed(key: str, value: Any, task: Task, role: str, issued: str | None = None) -> bool:
+    if issued is None:
+        issued = _issued_text(key, task, role)
     if isinstance(value, str) and value == issued:  # the common case, without normalising long text
         return False
     got = _loose(value)
@@ -313,6 +322,28 @@ def _locked_changed(key: str, value: Any, task: Task, role: str) -> bool:
     return got != want
 
 
+_LOCKED_KEYS = ("title", "requirement", "lead", "responsible", "role")
+_ISSUED: dict[tuple[int, str], tuple[Task, dict[str, str]]] = {}
+
+
+def _issued_texts(task: Task, role: str) -> dict[str, str]:
+    """What was issued in each locked column for this task and role (kept across files: every
+    unit's workbook repeats the same tasks)."""
+    cached = _ISSUED.get((id(task), role))
+    if cached is not None and cached[0] is task:
+        return cached[1]
+    texts = {key: _issued_text(key, task, role) for key in _LOCKED_KEYS}
+    if len(_ISSUED) > 8192:
+        _ISSUED.clear()
+    _ISSUED[(id(task), role)] = (task, texts)
+    return texts
+
+
+def _formula(text: str) -> bool:
+    # The cheap test first: a formula starts with a trigger (texts are stripped), DDE has a "|".
+    return bool(text) and (text[0] in FORMULA_TRIGGERS or "|" in text) and looks_like_formula(text)
+
+
 def evaluate(
     reading: SheetReading,
     layout: Layout,
@@ -323,7 +354,11 @@ def evaluate(
     rules: Rules,
     status_extra: dict[str, str] | None = None,
 ) -> Evaluation:
-    """Judge every row of the task table against the unit's assignments (task number → role)."""
+    """Judge every row of the task table against the unit's assignments (task number → role).
+
+    This runs for every row of every returned file, so the loops below avoid a function call per
+    cell where a plain test answers (blank cells, unchanged issued text, task numbers as numbers).
+    """
     ev = Evaluation()
     sheet = reading.sheet
     name = sheet.name
@@ -341,22 +376,29 @@ def evaluate(
             ev.formula_cells.append(_problem("error", name, cell, None, None,
                                              f"{label}“{value[:40]}”是公式或链接的写法"))
 
-    # number -> (row index, fill-in texts, has content); the first row with content wins.
+    # number -> (row index, row, fill-in texts, has content); the first row with content wins.
     chosen: dict[int, tuple[int, Sequence[Any], dict[str, str], bool]] = {}
     fill_cols = [(k, cols[k]) for k in fill_keys]
     fill_idx = [i for _k, i in fill_cols]
-    for r in range(reading.header_row + 1, len(sheet.rows)):
-        row = sheet.rows[r]
-        number = parse_task_number(_cell(row, num_col))
+    width = max(cols.values()) + 1
+    pad = ("",) * width
+    rows = sheet.rows
+    for r in range(reading.header_row + 1, len(rows)):
+        row = rows[r]
+        if len(row) < width:  # rows of a parsed sheet are rectangular; a hand-made one may not be
+            row = (*row, *pad[len(row):])
+        raw = row[num_col]
+        number = int(raw) if type(raw) is float and raw.is_integer() and 0 < raw < 1e6 else parse_task_number(raw)
         if number is None:
             # Section headings and notes: only worth a look when something was filled in beside them.
-            if any(cell_text(row[i]) for i in fill_idx if i < len(row) and row[i] not in ("", None)):
+            if any(cell_text(row[i]) for i in fill_idx if row[i] not in ("", None)):
                 ev.problems.append(_problem(
                     "warning", name, cell_ref(r, num_col), None, "number",
-                    f"第 {r + 1} 行没有有效的{headers.get('number', '序号')}（“{cell_text(_cell(row, num_col))[:20]}”），"
+                    f"第 {r + 1} 行没有有效的{headers.get('number', '序号')}（“{cell_text(raw)[:20]}”），"
                     "该行填写的内容未采用。请不要修改序号列。"))
             continue
-        texts = {k: cell_text(row[i]) if i < len(row) else "" for k, i in fill_cols}
+        texts = {k: "" if (v := row[i]) == "" or v is None else
+                 v.strip() if type(v) is str and "\r" not in v else cell_text(v) for k, i in fill_cols}
         has_content = any(texts.values())
         if number in chosen:
             first_r, _row, _texts, first_content = chosen[number]
@@ -370,6 +412,9 @@ def evaluate(
             continue
         chosen[number] = (r, row, texts, has_content)
 
+    locked_cols = [(key, cols[key]) for key in locked_keys]
+    # The layout's own options, typed exactly (what the dropdown writes), → the stored status.
+    known = {o: canonical_status(o) or o for o in statuses if o}
     for number, (r, row, texts, has_content) in sorted(chosen.items()):
         if number not in assigned:
             if has_content:
@@ -379,16 +424,21 @@ def evaluate(
             continue
         task = tasks.get(number)
         if task is not None:
-            for key in locked_keys:
-                value = _cell(row, cols[key])
-                if _locked_changed(key, value, task, assigned[number]):
+            role = assigned[number]
+            issued_texts = _issued_texts(task, role)
+            for key, col in locked_cols:
+                value = row[col]
+                issued = issued_texts[key]
+                if value == issued and type(value) is str:
+                    continue
+                if _locked_changed(key, value, task, role, issued):
                     ev.problems.append(_problem(
-                        "warning", name, cell_ref(r, cols[key]), number, key,
+                        "warning", name, cell_ref(r, col), number, key,
                         f"第 {number} 项的“{headers.get(key, key)}”是下发内容，不能修改；修改未采用，仍按下发内容处理。"))
         if not has_content:
             continue
         response = _evaluate_row(ev, name, r, row, texts, number, cols, headers, statuses, year, received_on,
-                                 rules, status_extra)
+                                 rules, status_extra, known)
         if response is not None:
             ev.responses.append(response)
 
@@ -409,24 +459,31 @@ def _evaluate_row(
     ev: Evaluation, name: str, r: int, row: Sequence[Any], texts: Mapping[str, str], number: int,
     cols: Mapping[str, int], headers: Mapping[str, str], statuses: tuple[str, ...], year: int,
     received_on: dt.date, rules: Rules, status_extra: dict[str, str] | None,
+    known: Mapping[str, str] | None = None,
 ) -> dict[str, Any] | None:
-    dangerous = False
-    for key, text in texts.items():
-        if looks_like_formula(text):
-            dangerous = True
-            ev.formula_cells.append(_problem(
-                "error", name, cell_ref(r, cols[key]), number, key,
-                f"第 {number} 项的“{headers.get(key, key)}”内容“{text[:40]}”是公式或链接的写法（以 = + - @ 开头）"))
-    if dangerous:
-        return None
+    # One cheap pass over the texts; the exact formula test only where one could be.
+    if any(t and (t[0] in FORMULA_TRIGGERS or "|" in t) for t in texts.values()):
+        dangerous = False
+        for key, text in texts.items():
+            if _formula(text):
+                dangerous = True
+                ev.formula_cells.append(_problem(
+                    "error", name, cell_ref(r, cols[key]), number, key,
+                    f"第 {number} 项的“{headers.get(key, key)}”内容“{text[:40]}”是公式或链接的写法（以 = + - @ 开头）"))
+        if dangerous:
+            return None
 
     status_value = _cell(row, cols["status"]) if "status" in cols else ""
-    try:
-        status = parse_status(status_value, statuses, status_extra)
-    except ValueProblem as exc:
-        ev.problems.append(_problem("error", name, _ref(r, cols, "status"), number, "status",
-                                    f"第 {number} 项：{exc}；本行未采用。"))
-        return None
+    status: str | None
+    if known is not None and type(status_value) is str and status_value in known:
+        status = known[status_value]  # a dropdown choice, as the dropdown wrote it
+    else:
+        try:
+            status = parse_status(status_value, statuses, status_extra)
+        except ValueProblem as exc:
+            ev.problems.append(_problem("error", name, _ref(r, cols, "status"), number, "status",
+                                        f"第 {number} 项：{exc}；本行未采用。"))
+            return None
     if status is None:
         status = UNREPORTED
         ev.problems.append(_problem("warning", name, _ref(r, cols, "status"), number, "status",

@@ -26,6 +26,7 @@ __all__ = [
     "cell_ref",
     "col_letters",
     "UNREPORTED",
+    "FORMULA_TRIGGERS",
 ]
 
 #: Status of a row whose 落实情况 is blank while other fill-in cells are not.
@@ -216,7 +217,8 @@ def _serial(number: float, raw: str) -> dt.date:
 # A text that a spreadsheet would run if it were ever written back as a formula: =HYPERLINK(…),
 # =cmd|' /C calc'!A0 (DDE), @SUM(…), +IMPORTXML(…).  Plain "-已完成" or "+86 0599…" do not match.
 _FORMULA_RE = re.compile(r"^\s*[=+\-@＝]\s*['\"]?[A-Za-z_][A-Za-z0-9_.]*['\"]?\s*[(|!]")
-_TRIGGERS = ("=", "+", "-", "@", "＝")
+#: First characters that make a spreadsheet read a cell as a formula.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "＝")
 _DDE_RE = re.compile(r"\b(?:cmd|msexcel|powershell|mshta|rundll32)\s*\|", re.I)
 
 
@@ -224,6 +226,6 @@ def looks_like_formula(text: str) -> bool:
     """Does this text look like a formula or DDE payload (formula injection)?"""
     if not text:
         return False
-    if text.lstrip()[:1] in _TRIGGERS and _FORMULA_RE.match(text):
+    if text.lstrip()[:1] in FORMULA_TRIGGERS and _FORMULA_RE.match(text):
         return True
     return "|" in text and bool(_DDE_RE.search(text))

@@ -218,3 +218,61 @@ def test_batched_run_syncs_copies_and_ledger_before_emptying_the_inbox(config, l
     assert events.index("sync") < events.index("unlink")          # durable before any removal
     assert listing(ws.inbox) == []
     assert ledger.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
+
+
+def test_a_failed_archive_copy_stores_nothing_it_would_point_at_and_removes_no_input(
+        config, ledger, now, ws, filled, monkeypatch):
+    """Batched runs write archive copies on a thread; a copy that fails (disk full) must not leave rows
+    that point at it, and every input stays in the inbox for the next run."""
+    import automation.collect as collect
+
+    for path in filled:
+        (ws.inbox / path.name).write_bytes(path.read_bytes())
+    real = collect._write_new
+    calls = []
+
+    def failing(target, data):
+        calls.append(target)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(target, data)
+
+    with monkeypatch.context() as m:
+        m.setattr(collect, "_write_new", failing)
+        with pytest.raises(OSError, match="No space"):
+            collect_paths(config, ledger, None, now)
+    assert ledger.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 0
+    assert sorted(listing(ws.inbox)) == sorted(p.name for p in filled)
+    results = collect_paths(config, ledger, None, now)
+    assert [r.outcome for r in results] == ["accepted", "accepted"]
+    assert listing(ws.inbox) == []
+    for r in results:
+        assert Path(r.archive_path).read_bytes() == (ws.root / "archive" / Path(r.archive_path).name).read_bytes()
+
+
+def test_temporary_copies_left_by_a_killed_run_are_removed(config, ledger, now, ws, filled):
+    gone_pid = 4_000_000  # above any pid_max: no such process
+    stale = [ws.archive / f".tmp-{gone_pid}-0.xlsx", ws.quarantine / f".tmp-{gone_pid}-1.xlsx"]
+    mine = ws.archive / f".tmp-{os.getpid()}-999999.xlsx"  # this process's own (in use) is kept
+    for path in (*stale, mine):
+        path.write_bytes(b"half a copy")
+    (ws.inbox / filled[0].name).write_bytes(filled[0].read_bytes())
+    assert [r.outcome for r in collect_paths(config, ledger, None, now)] == ["accepted"]
+    assert not any(p.exists() for p in stale)
+    assert mine.exists()
+
+
+def test_a_lost_archive_copy_is_restored_from_the_input_still_in_the_inbox(config, ledger, now, ws, filled, caplog):
+    """A power cut may keep a commit but lose the copy written just before it; the input is still in the inbox
+    then (it leaves only after the sync), so the next run, seeing a duplicate, puts the copy back."""
+    (ws.inbox / filled[0].name).write_bytes(filled[0].read_bytes())
+    first = collect_paths(config, ledger, None, now)[0]
+    archive = Path(first.archive_path)
+    archive.unlink()
+    (ws.inbox / filled[0].name).write_bytes(filled[0].read_bytes())
+    with caplog.at_level(logging.WARNING, logger="automation.collect"):
+        again = collect_paths(config, ledger, None, now)[0]
+    assert again.outcome == "duplicate" and again.submission_id == first.submission_id
+    assert archive.read_bytes() == filled[0].read_bytes()
+    assert "restored" in caplog.text
+    assert listing(ws.inbox) == []

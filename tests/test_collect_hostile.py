@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,70 @@ def test_a_worker_death_is_blamed_on_its_file_even_when_more_files_were_submitte
         assert pool.restarts == 1
     finally:
         pool.close()
+
+
+def _rezip(src: Path, out: Path, parts: list[tuple[str, bytes]]) -> Path:
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, body in parts:
+            z.writestr(name, body)
+    return out
+
+
+def test_the_parser_reads_exactly_the_parts_that_were_checked(world, tmp_path):
+    """checked() hands the parser a new uncompressed zip of the XML parts it inflated and scanned: a binary
+    part is not passed on, and the cells read are the same as from the original."""
+    import io
+
+    import python_calamine as pc
+
+    from automation.safety import checked
+
+    _config, _ledger, root, _entries = world
+    good = next((root / "good").iterdir())
+    with zipfile.ZipFile(good) as z:
+        parts = [(i.filename, z.read(i)) for i in z.infolist()]
+    with_image = _rezip(good, tmp_path / "with_image.xlsx", [*parts, ("xl/media/image1.png", b"\x89PNG" + b"\0" * 99)])
+    kind, readable = checked(with_image.read_bytes(), with_image.name, Limits())
+    assert kind == "xlsx" and readable != with_image.read_bytes()
+    with zipfile.ZipFile(io.BytesIO(readable)) as z:
+        assert z.testzip() is None  # every CRC right
+        assert [i.compress_type for i in z.infolist()] == [zipfile.ZIP_STORED] * len(z.infolist())
+        assert sorted(z.namelist()) == sorted(n for n, _ in parts if n.endswith((".xml", ".rels")))
+        assert all(z.read(n) == body for n, body in parts if n in z.namelist())
+
+    def cells(data: bytes) -> dict[str, list[list[object]]]:
+        wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        try:
+            return {n: wb.get_sheet_by_name(n).to_python() for n in wb.sheet_names}
+        finally:
+            wb.close()
+
+    assert cells(readable) == cells(good.read_bytes())
+
+
+def test_a_part_listed_twice_is_refused(world, tmp_path):
+    _config, _ledger, root, _entries = world
+    good = next((root / "good").iterdir())
+    with zipfile.ZipFile(good) as z:
+        parts = [(i.filename, z.read(i)) for i in z.infolist()]
+    twice = tmp_path / "twice.xlsx"
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        _rezip(good, twice, [*parts, ("xl/workbook.xml", parts[0][1])])
+    with pytest.raises(Refused) as err:
+        precheck(twice.read_bytes(), twice.name, Limits())
+    assert err.value.code == "corrupt" and "两次" in err.value.reason
+
+
+def test_a_far_cell_in_a_sheet_part_with_a_binary_name_is_found(world, tmp_path):
+    """calamine reads a sheet from wherever the workbook's relationships point, whatever its name says."""
+    _config, _ledger, root, _entries = world
+    far = root / "corpus" / "far_cell_moved.xlsx"
+    with zipfile.ZipFile(far) as z:
+        parts = [(i.filename, z.read(i)) for i in z.infolist()]
+    renamed = [("xl/elsewhere/data.bin" if n == "xl/elsewhere/data.xml" else n,
+                body.replace(b"elsewhere/data.xml", b"elsewhere/data.bin")) for n, body in parts]
+    assert any(n == "xl/elsewhere/data.bin" for n, _ in renamed)
+    moved = _rezip(far, tmp_path / "far_bin.xlsx", renamed)
+    with pytest.raises(Refused) as err:
+        precheck(moved.read_bytes(), moved.name, Limits())
+    assert err.value.code == "far_cell" and "XFD1048576" in err.value.reason
