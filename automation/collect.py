@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import itertools
 import json
 import logging
 import os
 import shutil
 import signal
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -227,8 +227,7 @@ class _Run:
                 fin = open(src, "rb")  # closed in the finally below
             except OSError as exc:
                 raise _Unreadable(_unreadable_reason(exc)) from exc
-        tmp = _temp_name(target)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        fd, tmp = _temp_file(target)
         try:
             with os.fdopen(fd, "wb") as out:
                 if fin is not None:
@@ -304,11 +303,22 @@ class _Run:
         else:
             _remove(item.path)
 
+    def commit(self) -> None:
+        """Commit the rows stored so far, after the archive copies they point at are written (not
+        yet durable: :meth:`flush` syncs).  If a copy or the commit fails, the inputs waiting for
+        removal stay where they are: their rows may be gone."""
+        self.wait_copies()
+        try:
+            self.ledger.commit()
+        except BaseException:
+            self.removals.clear()
+            raise
+
     def flush(self) -> None:
         """Commit the ledger rows so far and make them and every copy durable, then empty the
-        inbox of what they cover.  A removal that fails is logged, never raised."""
-        self.wait_copies()
-        self.ledger.commit()
+        inbox of what they cover.  A removal that fails is logged, never raised; a commit that
+        fails removes nothing (those files are done again by the next run) and is raised."""
+        self.commit()
         if not (self.unsynced or self.removals):
             return
         if hasattr(os, "sync"):
@@ -439,12 +449,13 @@ def _remove(path: Path) -> None:
 
 
 _TEMP_PREFIX = ".tmp-"
-_TEMP_NAMES = itertools.count()
 
 
-def _temp_name(target: Path) -> Path:
-    """``.tmp-<pid>-<n><suffix>`` next to ``target``: the pid tells a later run whose it was."""
-    return target.with_name(f"{_TEMP_PREFIX}{os.getpid()}-{next(_TEMP_NAMES)}{target.suffix}")
+def _temp_file(target: Path) -> tuple[int, Path]:
+    """A new ``.tmp-<pid>-<random><suffix>`` next to ``target`` (open for writing): the pid tells a
+    later run whose it was; the random part keeps a reused pid from meeting an old leftover."""
+    fd, name = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-", suffix=target.suffix, dir=target.parent)
+    return fd, Path(name)
 
 
 def _stale_temp(name: str) -> bool:
@@ -472,8 +483,7 @@ def _alive(pid: int) -> bool:
 def _write_new(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` through a temporary file and a rename, without fsync (the
     batch's flush syncs).  Plain system calls: this runs once per accepted file."""
-    tmp = _temp_name(target)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    fd, tmp = _temp_file(target)
     try:
         try:
             view = memoryview(data)
@@ -712,6 +722,10 @@ def _process(run: _Run, item: _Item) -> FileResult:
         sender_units = _sender_units(run, item.sender)
         if item.ticket is None:  # not submitted ahead (a repeat of a file earlier in this run)
             item.ticket = run.pool.submit(item.data, item.name, (TASK_SHEET, META_SHEET))
+        if run.ledger.uncommitted and not run.pool.ready(item.ticket):
+            # Never hold the ledger's write lock while waiting for a parse (up to the timeout):
+            # other writers (the service's IMAP intake, a send) would wait for it.
+            run.commit()
         try:
             book = run.pool.result(item.ticket)
         except Refused as exc:

@@ -265,6 +265,10 @@ class ImportResult:
     message: str
 
 
+_GROUP_LOST = ("台账写入出错（如磁盘已满），数据库撤销了最近一组尚未提交的记录；这些文件仍在原处，"
+               "排除故障后重新运行即可重新处理。")
+
+
 class Ledger:
     """A connection to the workspace ledger with the queries every stage needs."""
 
@@ -281,6 +285,7 @@ class Ledger:
         self._depth = 0
         self._grouping = False   # inside grouped(): commits are shared
         self._open = False       # a grouped transaction is open (not committed yet)
+        self._broken = False     # a failure undid more than its own savepoint
         self.migrate()
 
     @classmethod
@@ -323,8 +328,13 @@ class Ledger:
         A nested call becomes a savepoint inside the outer transaction, so a failure in it undoes
         only its own writes (the outer caller decides what else to do).  Inside :meth:`grouped`
         the outermost call is a savepoint too: it is atomic on its own, but its commit is shared
-        with the units of work around it.
+        with the units of work around it.  Some errors (disk full, I/O) make SQLite undo the whole
+        transaction, not just the savepoint: the group is then lost, and :meth:`commit` says so
+        instead of committing nothing in silence.
         """
+        if self._open and not self._depth and not self.conn.in_transaction:
+            self._broken = True  # SQLite dropped the group: never start a new one in its place
+            raise LedgerError(_GROUP_LOST)
         if self._depth or self._open:
             name = f"sp{self._depth}"
             self.conn.execute(f"SAVEPOINT {name}")
@@ -332,9 +342,14 @@ class Ledger:
             try:
                 yield self.conn
             except BaseException:
-                if self.conn.in_transaction:
-                    self.conn.execute(f"ROLLBACK TO {name}")
-                    self.conn.execute(f"RELEASE {name}")
+                try:
+                    if self.conn.in_transaction:
+                        self.conn.execute(f"ROLLBACK TO {name}")
+                        self.conn.execute(f"RELEASE {name}")
+                    else:
+                        self._broken = True
+                except sqlite3.Error:
+                    self._broken = True
                 raise
             else:
                 self.conn.execute(f"RELEASE {name}")
@@ -343,14 +358,16 @@ class Ledger:
             return
         if self._grouping:
             self.conn.execute("BEGIN IMMEDIATE")
-            self._open = True
+            self._open, self._broken = True, False
             with self.transaction() as conn:
                 yield conn
             return
         self.conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
+        self._depth, self._broken = 1, False
         try:
             yield self.conn
+            if self._broken:  # a nested failure could not be undone on its own
+                raise LedgerError(_GROUP_LOST)
         except BaseException:
             self._depth = 0
             if self.conn.in_transaction:
@@ -365,7 +382,7 @@ class Ledger:
         """Group commit: the transactions inside share commits until :meth:`commit` or the end.
 
         Each :meth:`transaction` stays atomic (a savepoint), but a commit costs as much as the
-        work of a small file, so a batch of files commits once (``collect`` commits before it
+        work of a small file, so a batch of files commits together (``collect`` commits before it
         removes any input, so what is not committed yet is simply done again by the next run).
         The write lock is taken at the first write after a commit, not while waiting.  Whatever
         completed is committed when the block ends, also when it ends by an exception.
@@ -380,19 +397,39 @@ class Ledger:
             self._grouping = False
             self.commit()
 
+    @property
+    def uncommitted(self) -> bool:
+        """Whether :meth:`grouped` holds writes (and the write lock) not committed yet."""
+        return self._open
+
     def commit(self) -> None:
-        """Commit what :meth:`grouped` holds open (nothing to do outside it)."""
-        if self._open and not self._depth:
-            self._open = False
-            if self.conn.in_transaction:
-                self.conn.execute("COMMIT")
+        """Commit what :meth:`grouped` holds open (nothing to do outside it).
+
+        Raises :class:`LedgerError` when SQLite undid the group on its own (disk full, I/O error)
+        or the commit fails: the caller must then not act as if those writes were stored.
+        """
+        if not self._open or self._depth:
+            return
+        if self._broken or not self.conn.in_transaction:
+            self.rollback()
+            raise LedgerError(_GROUP_LOST)
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+        self._open = False
 
     def rollback(self) -> None:
         """Undo what :meth:`grouped` holds open and not committed yet."""
-        if self._open and not self._depth:
-            self._open = False
+        if not self._open or self._depth:
+            return
+        self._open, self._broken = False, False
+        try:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
+        except sqlite3.Error:  # the connection undid it itself
+            pass
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)

@@ -78,6 +78,7 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _CHUNK = 1 << 16
 _RATIO_FLOOR = 1 << 20          # ratios are only meaningful for parts bigger than this
 _MAX_ENTRIES = 5000
+_REBUILD_MAX = 32 << 20         # inflated XML held to rebuild the zip for the parser (above: the original)
 
 
 def unsupported_reason(suffix: str) -> str:
@@ -236,11 +237,15 @@ def _check_zip(data: bytes, limits: Limits) -> tuple[str, list[tuple[str, bytes]
     far_re = _far_cell_re(limits)
     sheets = _sheet_parts(data, zf, names) if kind == "xlsx" else set()
     parts: list[tuple[str, bytes]] | None = [] if keep else None
+    held = 0
     for info in infos:
         sheet = info.filename in sheets
-        budget, body = _scan_part(data, info, budget, limits, far_re if sheet else None, keep, sheet)
+        budget, body = _scan_part(data, info, budget, limits, far_re if sheet else None, parts is not None, sheet)
         if parts is not None and body is not None:
             parts.append((info.filename, body))
+            held += len(body)
+            if held > _REBUILD_MAX:  # a huge workbook: keep the worker's memory for the parser
+                parts = None
     return kind, parts
 
 
@@ -839,6 +844,14 @@ class ParserPool:
         if isinstance(outcome, Refused):
             raise outcome
         return outcome
+
+    def ready(self, ticket: int) -> bool:
+        """Whether :meth:`result` would return at once (the reply has arrived)."""
+        if ticket in self._done:
+            return True
+        worker = self._where.get(ticket)
+        return worker is not None and bool(worker.pending) and worker.pending[0][0] == ticket \
+            and not worker.replies.empty()
 
     def parse(self, data: bytes, name: str, wanted: Sequence[str] = ()) -> ParsedBook:
         return self.result(self.submit(data, name, wanted))
