@@ -307,9 +307,7 @@ def _issued_text(key: str, task: Task, role: str) -> str:
     return ""
 
 
-def _locked_changed(key: str, value: Any, task: Task, role: str, issued: str | None = None) -> bool:
-    if issued is None:
-        issued = _issued_text(key, task, role)
+def _locked_changed(key: str, value: Any, task: Task, issued: str) -> bool:
     if isinstance(value, str) and value == issued:  # the common case, without normalising long text
         return False
     got = _loose(value)
@@ -431,7 +429,7 @@ def evaluate(
                 issued = issued_texts[key]
                 if value == issued and type(value) is str:
                     continue
-                if _locked_changed(key, value, task, role, issued):
+                if _locked_changed(key, value, task, issued):
                     ev.problems.append(_problem(
                         "warning", name, cell_ref(r, col), number, key,
                         f"第 {number} 项的“{headers.get(key, key)}”是下发内容，不能修改；修改未采用，仍按下发内容处理。"))
