@@ -14,9 +14,9 @@ A file in ``<workspace>/inbox/`` is removed from there only after its archive or
 and its ledger rows are on disk: the ledger commits with ``synchronous=FULL`` (durable when the
 commit returns); a single file's copy is fsynced, and so is its folder (the rename).  A batch of
 files in :func:`collect_paths` stores each file atomically (a savepoint) but shares commits
-(:meth:`Ledger.grouped`), writes archive copies on a helper thread, and every 64 files and at
-the end waits for the copies, commits, and makes it all durable by one ``os.sync`` (Windows: an
-fsync per copy) before the inbox files it covers are removed.  Inputs anywhere else are never touched; callers
+(:meth:`Ledger.grouped`), writes archive copies without an fsync each, and every 64 files and
+at the end commits and makes it all durable by one ``os.sync`` (Windows: an fsync per copy)
+before the inbox files it covers are removed.  Inputs anywhere else are never touched; callers
 that move an input themselves (IMAP intake moves the message) may do so as soon as
 :func:`collect_bytes` returns.  A removal that fails (a file locked on Windows) is logged and
 left: the next run sees a duplicate and removes it.  Re-running on the same files changes
@@ -45,7 +45,6 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
@@ -209,12 +208,6 @@ class _Run:
         self.batched = False
         self.unsynced: list[Path] = []
         self.removals: list[Path] = []
-        # Batched runs write archive copies on a thread: creating a file blocks on the file
-        # system for about as long as storing the file's rows takes, and the two can overlap.
-        # flush() waits for the copies before it commits the rows that point at them.
-        self._copier: ThreadPoolExecutor | None = None
-        self._copies: list[Future[None]] = []
-
     def write(self, target: Path, data: bytes | None = None, src: Path | None = None) -> None:
         """Write a copy atomically (temp file + rename); fsync it and its folder now unless batched.
 
@@ -250,34 +243,23 @@ class _Run:
             _fsync_dir(target.parent)
 
     def archive(self, target: Path, data: bytes) -> None:
-        """Write an archive copy: now when single, on the copier thread when batched."""
+        """Write an archive copy (batched: without fsync, the flush syncs).
+
+        If a batched copy fails (disk full), the rows not committed yet are dropped too and no
+        input waiting for removal leaves the inbox: the next run does those files again.  (The
+        copies used to be written on a helper thread; with SQLite letting go of the interpreter
+        lock for every statement, the thread's wake-ups cost more than the overlap gained.)
+        """
         if not self.batched:
             self.write(target, data)
             return
-        if self._copier is None:
-            self._copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duban-archive")
-        self._copies.append(self._copier.submit(_write_new, target, data))
-        self.unsynced.append(target)
-
-    def wait_copies(self) -> None:
-        """Wait for the archive copies in flight; if one failed, drop the rows not committed yet
-        (they may point at it: the next run does those files again) and raise the failure."""
-        copies, self._copies = self._copies, []
-        failure: BaseException | None = None
-        for copy in copies:
-            try:
-                copy.result()
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, after every copy has ended
-                failure = failure or exc
-        if failure is not None:
+        try:
+            _write_new(target, data)
+        except BaseException:
             self.ledger.rollback()
             self.removals.clear()
-            raise failure
-
-    def close(self) -> None:
-        if self._copier is not None:
-            self._copier.shutdown(wait=True)
-            self._copier = None
+            raise
+        self.unsynced.append(target)
 
     def previous(self, sha256: str) -> dict[str, Any] | None:
         """The earlier submission of these bytes (accepted or quarantined), if any."""
@@ -286,8 +268,10 @@ class _Run:
         return self.ledger.submission_by_sha(sha256)
 
     def lookup_all(self, items: Sequence[_Item]) -> None:
+        """Look up the earlier submissions of ``items`` in one query (the ledger sees this run's
+        own uncommitted rows, so a file stored earlier in the run is found too)."""
         found = self.ledger.submissions_by_sha(it.sha256 for it in items if it.sha256)
-        self.known = {it.sha256: found.get(it.sha256) for it in items if it.sha256}
+        self.known.update((it.sha256, found.get(it.sha256)) for it in items if it.sha256)
 
     def recorded(self, sha256: str) -> None:
         self.known.pop(sha256, None)
@@ -304,10 +288,8 @@ class _Run:
             _remove(item.path)
 
     def commit(self) -> None:
-        """Commit the rows stored so far, after the archive copies they point at are written (not
-        yet durable: :meth:`flush` syncs).  If a copy or the commit fails, the inputs waiting for
-        removal stay where they are: their rows may be gone."""
-        self.wait_copies()
+        """Commit the rows stored so far (not yet durable: :meth:`flush` syncs).  If the commit
+        fails, the inputs waiting for removal stay where they are: their rows may be gone."""
         try:
             self.ledger.commit()
         except BaseException:
@@ -536,13 +518,27 @@ def collect_paths(
     run = _Run(config, ledger, now)
     run.batched = True
     files = _expand(list(paths) if paths else [run.ws.inbox])
-    items = [_item_from_path(run, p) for p in files]
+    # Ordered by the files' times (a stat each); the contents are read as the run reaches them,
+    # so the workers start at once and a big inbox is never held in memory all at once.
+    items = [_stat_item(run, p) for p in files]
     items.sort(key=lambda it: (it.received_at, it.name))
-    run.lookup_all(items)
     run.sweep()
     results: list[FileResult] = []
     # Keep a few files in flight in the workers while this process stores earlier ones.
     ahead = 2 * len(run.pool.workers)
+    loaded = 0
+
+    def load(upto: int) -> None:
+        """Read items[:upto] (in growing chunks, each with one ledger lookup)."""
+        nonlocal loaded
+        if upto <= loaded:
+            return
+        end = min(len(items), max(upto, loaded + min(max(loaded, ahead), 64)))
+        chunk = items[loaded:end]
+        for it in chunk:
+            _load(run, it)
+        run.lookup_all(chunk)
+        loaded = end
     # Batched: each file is still one atomic unit (a savepoint), but the files share commits, and
     # commits need not reach the disk one by one (an fsync each is a quarter of the time per
     # file).  flush() commits, then makes the copies *and* the ledger's WAL durable before any
@@ -552,20 +548,21 @@ def collect_paths(
     try:
         with ledger.grouped():
             try:
+                load(ahead)
                 for item in items[:ahead]:
                     _submit(run, item)
                 for i, item in enumerate(items):
                     if i + ahead < len(items):
+                        load(i + ahead + 1)
                         _submit(run, items[i + ahead])
+                    load(i + 1)
                     result = _process(run, item)
+                    item.data = None  # done with it: a big inbox is never all in memory
                     results.append(result)
                     if progress:
                         progress(i + 1, len(items), result)
             finally:
-                try:
-                    run.flush()
-                finally:
-                    run.close()
+                run.flush()
     finally:
         ledger.execute("PRAGMA synchronous=FULL")
     return results
@@ -585,7 +582,7 @@ def collect_file(
 ) -> FileResult:
     """Collect one file (removed afterwards only if it lies in the inbox)."""
     run = _Run(config, ledger, now)
-    item = _item_from_path(run, Path(path), received_at=received_at, name=original_name)
+    item = _load(run, _stat_item(run, Path(path), received_at=received_at, name=original_name))
     item.source, item.sender, item.message_id = source, sender, message_id
     _submit(run, item)
     return _process(run, item)
@@ -663,25 +660,41 @@ def _in_inbox(run: _Run, path: Path) -> bool:
     return known
 
 
-def _item_from_path(run: _Run, path: Path, received_at: dt.datetime | None = None, name: str | None = None) -> _Item:
-    """Read one file; one that cannot be read now (locked by WPS/Excel on Windows, still being
-    written, removed meanwhile) becomes a skipped item instead of stopping the run."""
+def _stat_item(run: _Run, path: Path, received_at: dt.datetime | None = None, name: str | None = None) -> _Item:
+    """A file to collect, known by its name and times only (:func:`_load` reads it).
+
+    Without ``received_at`` the file's modification time stands for the receipt time (never
+    later than now).  A file that cannot be read now (locked by WPS/Excel on Windows, still being
+    written, removed meanwhile) becomes a skipped item instead of stopping the run.
+    """
     display = _display_name(name or path.name)
+    item = _Item(name=display, data=None, sha256="", size=0, received_at=clock.local(received_at or run.now),
+                 path=path, in_inbox=_in_inbox(run, path))
     try:
         st = path.stat()
-        if st.st_size > run.limits.max_file_bytes:
-            data, sha = None, sha256_file(path)
-        else:
-            data = path.read_bytes()
-            sha = sha256_bytes(data)
     except OSError as exc:
-        when = clock.local(received_at or run.now)
-        return _Item(name=display, data=None, sha256="", size=0, received_at=when, path=path,
-                     in_inbox=_in_inbox(run, path), unreadable=_unreadable_reason(exc))
+        item.unreadable = _unreadable_reason(exc)
+        return item
     if received_at is None:
-        received_at = min(dt.datetime.fromtimestamp(st.st_mtime, clock.TZ), clock.local(run.now))
-    return _Item(name=display, data=data, sha256=sha, size=st.st_size,
-                 received_at=clock.local(received_at), path=path, in_inbox=_in_inbox(run, path))
+        item.received_at = min(dt.datetime.fromtimestamp(st.st_mtime, clock.TZ), clock.local(run.now))
+    item.size = st.st_size
+    return item
+
+
+def _load(run: _Run, item: _Item) -> _Item:
+    """Read and hash a file found by :func:`_stat_item` (a file too big to parse is only hashed)."""
+    if item.unreadable or item.path is None:
+        return item
+    try:
+        if item.size > run.limits.max_file_bytes:
+            item.sha256 = sha256_file(item.path)
+        else:
+            item.data = item.path.read_bytes()
+            item.sha256 = sha256_bytes(item.data)
+            item.size = len(item.data)
+    except OSError as exc:
+        item.unreadable = _unreadable_reason(exc)
+    return item
 
 
 def _submit(run: _Run, item: _Item) -> None:

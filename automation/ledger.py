@@ -756,9 +756,9 @@ class Ledger:
             sid = int(cur.lastrowid or 0)
             if outcome == "accepted" and batch_id is not None and unit_id is not None:
                 # Set-based (three statements, not two per row): collect stores thousands of rows a run.
-                self.conn.executemany(
+                self._insert_rows(
                     "INSERT INTO responses(submission_id, batch_id, unit_id, task_number, status, progress, "
-                    "completed_on, evidence, issues, received_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "completed_on, evidence, issues, received_at) VALUES ",
                     [(sid, batch_id, unit_id, r["task_number"], r["status"], r.get("progress") or "",
                       r.get("completed_on"), r.get("evidence") or "", r.get("issues") or "", received)
                      for r in responses],
@@ -771,13 +771,30 @@ class Ledger:
                     "WHERE excluded.received_at >= answers.received_at",
                     (sid,),
                 )
-            self.conn.executemany(
-                "INSERT INTO problems(submission_id, severity, sheet, cell, task_number, field, message) "
-                "VALUES (?,?,?,?,?,?,?)",
+            self._insert_rows(
+                "INSERT INTO problems(submission_id, severity, sheet, cell, task_number, field, message) VALUES ",
                 [(sid, p.get("severity", "error"), p.get("sheet"), p.get("cell"), p.get("task_number"),
                   p.get("field"), p["message"]) for p in problems],
             )
         return sid
+
+    def _insert_rows(self, head: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """``INSERT … VALUES (…),(…),…``: many rows per statement.
+
+        ``executemany`` runs one statement per row and lets go of the interpreter lock for each;
+        while the collecting process's helper threads (worker pipes, archive copies) wait for it,
+        every row then costs a thread switch, which took as long as storing the row.  One
+        statement per chunk keeps it at one.  Chunks stay under the 999 parameters of the oldest
+        SQLite builds.
+        """
+        if not rows:
+            return
+        width = len(rows[0])
+        group = "(" + ",".join("?" * width) + ")"
+        step = max(1, 999 // width)
+        for i in range(0, len(rows), step):
+            chunk = rows[i:i + step]
+            self.conn.execute(head + ",".join([group] * len(chunk)), [v for row in chunk for v in row])
 
     def submissions(self, batch_id: int | None = None) -> list[dict[str, Any]]:
         sql = ("SELECT s.*, u.name AS unit FROM submissions s LEFT JOIN units u ON u.id = s.unit_id"

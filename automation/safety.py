@@ -15,9 +15,10 @@ Two layers keep one bad file from taking a collect run down:
 2. :class:`ParserPool` runs the pre-check *and* python-calamine in a worker subprocess under an
    address-space limit (``RLIMIT_AS``; Windows has none) and a timeout.  The worker is started
    once and reused (starting an interpreter per file would cost more than parsing it), and
-   restarted when it dies, so an abort in native code costs one file, not the run.  Requests
-   are written by a thread per worker, so a stuck worker can never block the caller before its
-   timeout.  Parsed cells come back as JSON (never pickle: a compromised worker must not be able
+   restarted when it dies, so an abort in native code costs one file, not the run.  The pipes
+   are served without ever blocking (non-blocking pipes and ``select`` on POSIX, a reader and
+   a writer thread per worker on Windows), so a stuck worker can never block the caller before
+   its timeout.  Parsed cells come back as JSON (never pickle: a compromised worker must not be able
    to run code in the parent).
 
 The messages in :class:`Refused` are for office staff: Chinese, naming the file's problem and
@@ -35,10 +36,12 @@ import os
 import posixpath
 import queue
 import re
+import select
 import struct
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
@@ -619,6 +622,25 @@ def _write_frame(stream: Any, payload: bytes) -> None:
     stream.flush()
 
 
+WORKER_NICENESS = 5
+
+
+def _lower_priority() -> None:
+    """Run the worker below the collecting process's priority (POSIX nice; Windows: creation flag).
+
+    The collecting process is the pipeline's narrow part: it validates and stores what the
+    workers parse, and with two workers and itself on a two-core PC the scheduler would give it
+    only two thirds of a core, while the workers, parsed ahead, wait for it.  A lower priority
+    lets it run whenever it can and the workers take the rest; it also keeps the office PC
+    responsive during a big run.
+    """
+    if hasattr(os, "nice"):
+        try:
+            os.nice(WORKER_NICENESS)
+        except OSError:  # pragma: no cover - not permitted: run at the same priority
+            pass
+
+
 def worker_main(argv: Sequence[str]) -> int:
     """Serve parse requests on stdin/stdout until EOF (``python -m automation.safety --worker``)."""
     limits = Limits(**json.loads(argv[0]))
@@ -636,6 +658,7 @@ def worker_main(argv: Sequence[str]) -> int:
     inp = sys.stdin.buffer
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr  # nothing but frames may reach the parent's pipe
+    _lower_priority()
     import python_calamine  # noqa: F401 - pay the import once, before the first request
 
     while True:
@@ -665,31 +688,61 @@ def worker_main(argv: Sequence[str]) -> int:
 # --------------------------------------------------------------------------- the pool (parent side)
 
 
+#: How the parent talks to its workers: "select" (POSIX: non-blocking pipes served by the calling
+#: thread) or "threads" (a reader and a writer thread per worker; Windows, where select() does
+#: not take pipes).
+IO_MODE = "select" if os.name == "posix" else "threads"
+
+
 class _Worker:
     """One worker subprocess and the requests it has been sent (answered in order).
 
-    Requests are written to the worker's stdin by a writer thread, never by the caller: a worker
-    stuck on one file stops reading, the pipe fills (64 KB on Linux, less on Windows) and a write
-    from the caller would block it forever, before :meth:`ParserPool.result` could apply the
-    timeout.  Queueing the frames keeps files in flight (parse-ahead) without that risk.
+    The caller must never block on a worker: one stuck on a file stops reading, its stdin pipe
+    fills (64 KB on Linux, less on Windows) and a blocking write would hang the caller before
+    :meth:`ParserPool.result` could apply the timeout.  Two ways to keep that promise:
+
+    - ``select`` (POSIX): the pipes are non-blocking; requests wait in a buffer and are written
+      whenever the pipe takes them, replies are read as they come, all by the calling thread
+      while it waits for a result (:func:`select.select`).  No helper threads: every thread in
+      the collecting process competes for the interpreter lock, and SQLite lets go of it for
+      each statement, so each helper thread's wake-up cost the collecting thread a switch.
+    - ``threads`` (Windows): a writer thread per worker writes queued requests, a reader thread
+      reads replies into a queue.
     """
 
-    def __init__(self, argv: Sequence[str]) -> None:
+    def __init__(self, argv: Sequence[str], mode: str = IO_MODE) -> None:
         self.argv = list(argv)
+        self.mode = mode
         self.proc: subprocess.Popen[bytes] | None = None
+        self.pending: list[tuple[int, bytes, str, tuple[str, ...]]] = []
+        # threads
         self.replies: queue.Queue[bytes | None] = queue.Queue()
         self.requests: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue()
-        self.pending: list[tuple[int, bytes, str, tuple[str, ...]]] = []
+        # select
+        self._out = bytearray()           # request bytes the pipe has not taken yet
+        self._in = bytearray()            # reply bytes not yet split into frames
+        self._frames: list[bytes] = []    # whole replies, oldest first
+        self._eof = False                 # the worker's stdout has ended (it died or exited)
+        self._rfd = self._wfd = -1
 
     def start(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, "RUST_BACKTRACE": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+        flags = getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)  # Windows; POSIX workers nice themselves
         proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, env=env, close_fds=True)
-        replies: queue.Queue[bytes | None] = queue.Queue()
-        requests: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue()
-        threading.Thread(target=self._reader, args=(proc, replies), daemon=True).start()
-        threading.Thread(target=self._writer, args=(proc, requests), daemon=True).start()
-        self.proc, self.replies, self.requests = proc, replies, requests
+                                stderr=subprocess.DEVNULL, env=env, close_fds=True, creationflags=flags)
+        assert proc.stdin is not None and proc.stdout is not None
+        if self.mode == "select":
+            self._rfd, self._wfd = proc.stdout.fileno(), proc.stdin.fileno()
+            os.set_blocking(self._rfd, False)
+            os.set_blocking(self._wfd, False)
+            self._out, self._in, self._frames, self._eof = bytearray(), bytearray(), [], False
+        else:
+            replies: queue.Queue[bytes | None] = queue.Queue()
+            requests: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue()
+            threading.Thread(target=self._reader, args=(proc, replies), daemon=True).start()
+            threading.Thread(target=self._writer, args=(proc, requests), daemon=True).start()
+            self.replies, self.requests = replies, requests
+        self.proc = proc
         return proc
 
     @staticmethod
@@ -728,7 +781,7 @@ class _Worker:
                 pass
 
     def send(self, item: tuple[int, bytes, str, tuple[str, ...]]) -> bool:
-        """Queue a request for the writer thread (starting the worker if there is none); never blocks.
+        """Queue a request (starting the worker if there is none); never blocks.
 
         A worker that has died is *not* replaced here: the replies it wrote before dying are
         still to be read, in order, and the end of its output tells :meth:`ParserPool.result`
@@ -742,15 +795,98 @@ class _Worker:
                 return False
         _ticket, data, name, wanted = item
         header = json.dumps({"name": name[-200:], "wanted": list(wanted)}).encode("utf-8")
-        self.requests.put((struct.pack("<I", len(header)) + header, data))
+        head = struct.pack("<I", len(header)) + header
+        if self.mode == "select":
+            self._out += struct.pack("<Q", len(head) + len(data)) + head
+            self._out += data
+            self.pump()
+        else:
+            self.requests.put((head, data))
         return True
 
+    # -- select mode
+
+    def pump(self) -> None:
+        """Write what the stdin pipe takes and read what the worker has written; never blocks."""
+        if self.proc is None:
+            return
+        while self._out:
+            try:
+                n = os.write(self._wfd, self._out)
+            except BlockingIOError:
+                break
+            except OSError:  # the worker died: its replies, then the end of its output, tell
+                self._out.clear()
+                break
+            del self._out[:n]
+        while not self._eof:
+            try:
+                chunk = os.read(self._rfd, 1 << 20)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._eof = True
+                break
+            self._in += chunk
+        buf = self._in
+        while len(buf) >= 8:
+            (n,) = struct.unpack_from("<Q", buf)
+            if len(buf) < 8 + n:
+                break
+            self._frames.append(bytes(buf[8:8 + n]))
+            del buf[:8 + n]
+
+    def fds(self) -> tuple[list[int], list[int]]:
+        """What :func:`select.select` should watch for this worker: (readable, writable)."""
+        if self.proc is None:
+            return [], []
+        return ([] if self._eof else [self._rfd]), ([self._wfd] if self._out else [])
+
+    def has_reply(self) -> bool:
+        """Whether :meth:`take` would return at once."""
+        if self.mode == "select":
+            self.pump()
+            return bool(self._frames) or self._eof
+        return not self.replies.empty()
+
+    def take(self, timeout: float, others: Sequence[_Worker] = ()) -> bytes | None:
+        """The next reply (None: the worker's output ended); :class:`queue.Empty` after ``timeout``.
+
+        In select mode the other workers are served while waiting (their requests written,
+        their replies read), so they keep parsing ahead.
+        """
+        if self.mode != "select":
+            return self.replies.get(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            for w in (self, *others):
+                w.pump()
+            if self._frames:
+                return self._frames.pop(0)
+            if self._eof:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise queue.Empty
+            readable: list[int] = []
+            writable: list[int] = []
+            for w in (self, *others):
+                r, wr = w.fds()
+                readable += r
+                writable += wr
+            select.select(readable, writable, [], left)
+
+    # -- both
+
     def kill(self) -> None:
-        """Kill the process; its writer thread then fails on the broken pipe and ends."""
+        """Kill the process; in threads mode its writer thread then fails on the broken pipe."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        self.requests.put(None)
+        if self.mode != "select":
+            self.requests.put(None)
         try:
             proc.kill()
         except OSError:
@@ -759,23 +895,33 @@ class _Worker:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
-        if proc.stdout is not None:
-            try:
-                proc.stdout.close()
-            except OSError:
-                pass
+        for stream in (proc.stdout, proc.stdin if self.mode == "select" else None):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        self._out, self._in, self._frames, self._eof = bytearray(), bytearray(), [], False
 
     def close(self) -> None:
         """Let the worker finish on EOF (after what was queued), kill it if it does not exit soon."""
         proc = self.proc
         if proc is None:
             return
-        try:  # what was queued but not yet written is not wanted any more
-            while True:
-                self.requests.get_nowait()
-        except queue.Empty:
-            pass
-        self.requests.put(None)
+        if self.mode == "select":
+            self._out.clear()  # what was not written yet is not wanted any more
+            try:
+                assert proc.stdin is not None
+                proc.stdin.close()  # EOF: the worker exits after the request it is on
+            except OSError:
+                pass
+        else:
+            try:  # what was queued but not yet written is not wanted any more
+                while True:
+                    self.requests.get_nowait()
+            except queue.Empty:
+                pass
+            self.requests.put(None)
         try:
             proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -793,12 +939,16 @@ class ParserPool:
     command (tests use it to simulate a hanging worker).
     """
 
-    def __init__(self, limits: Limits, argv: Sequence[str] | None = None, workers: int | None = None) -> None:
+    def __init__(self, limits: Limits, argv: Sequence[str] | None = None, workers: int | None = None,
+                 io_mode: str | None = None) -> None:
         self.limits = limits
         self.argv = list(argv) if argv else [sys.executable, "-m", "automation.safety", "--worker",
                                              json.dumps(asdict(limits))]
         count = workers if workers is not None else min(2, os.cpu_count() or 1)
-        self.workers = [_Worker(self.argv) for _ in range(max(1, count))]
+        mode = io_mode or IO_MODE
+        if mode not in ("select", "threads") or (mode == "select" and os.name != "posix"):
+            raise ValueError(f"io_mode {mode!r} is not available here")
+        self.workers = [_Worker(self.argv, mode) for _ in range(max(1, count))]
         self._where: dict[int, _Worker] = {}
         self._next = 0
         self._done: dict[int, ParsedBook | Refused] = {}
@@ -828,7 +978,7 @@ class ParserPool:
             if worker is None or not worker.pending:
                 raise KeyError(ticket)
             try:
-                frame = worker.replies.get(timeout=self.limits.parse_timeout)
+                frame = worker.take(self.limits.parse_timeout, [w for w in self.workers if w is not worker])
             except queue.Empty:
                 first = worker.pending.pop(0)
                 self._settle(first[0], ParseFailed(
@@ -851,7 +1001,7 @@ class ParserPool:
             return True
         worker = self._where.get(ticket)
         return worker is not None and bool(worker.pending) and worker.pending[0][0] == ticket \
-            and not worker.replies.empty()
+            and worker.has_reply()
 
     def parse(self, data: bytes, name: str, wanted: Sequence[str] = ()) -> ParsedBook:
         return self.result(self.submit(data, name, wanted))

@@ -146,6 +146,27 @@ def test_a_locked_inbox_file_is_skipped_left_in_place_and_collected_next_run(
     assert listing(ws.inbox) == []
 
 
+def test_files_are_read_as_the_run_reaches_them(config, ledger, now, ws, filled):
+    """A big inbox is not read into memory at the start: a file taken away while the run works
+    on earlier ones is skipped (nothing stored, nothing lost), the rest go on."""
+    (ws.inbox / "00-回传.xlsx").write_bytes(filled[0].read_bytes())
+    for i in range(1, 40):
+        (ws.inbox / f"{i:02d}-其他.xlsx").write_bytes(b"not a workbook %d" % i)
+    taken = ws.inbox / "39-其他.xlsx"
+    seen: list[str] = []
+
+    def progress(done: int, total: int, result) -> None:
+        seen.append(result.file_name)
+        if done == 1:
+            taken.rename(ws.root / taken.name)  # moved away by someone, mid-run
+
+    results = {r.file_name: r for r in collect_paths(config, ledger, None, now, progress=progress)}
+    assert seen[0] == "00-回传.xlsx" and results["00-回传.xlsx"].outcome == "accepted"
+    assert results[taken.name].outcome == "skipped" and "无法读取" in results[taken.name].reason
+    assert sum(r.outcome == "quarantined" for r in results.values()) == 38
+    assert len(ledger.submissions()) == 39 and not (ws.quarantine / taken.name).exists()
+
+
 def test_a_locked_file_given_alone_is_skipped(config, ledger, now, filled, monkeypatch):
     _refuse(monkeypatch, "read_bytes", filled[0].name)
     result = collect_file(config, ledger, filled[0], now)
@@ -223,8 +244,8 @@ def test_batched_run_syncs_copies_and_ledger_before_emptying_the_inbox(config, l
 
 def test_a_failed_archive_copy_stores_nothing_it_would_point_at_and_removes_no_input(
         config, ledger, now, ws, filled, monkeypatch):
-    """Batched runs write archive copies on a thread; a copy that fails (disk full) must not leave rows
-    that point at it, and every input stays in the inbox for the next run."""
+    """A batched copy that fails (disk full) must not leave rows that point at it, and every input stays
+    in the inbox for the next run."""
     import automation.collect as collect
 
     for path in filled:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import sys
@@ -15,7 +16,7 @@ from collect_kit import corpus, fill_workbook, issued, listing, private_config, 
 
 from automation import clock
 from automation.collect import collect_bytes, collect_paths
-from automation.safety import Limits, ParseFailed, ParserPool, Refused, precheck
+from automation.safety import WORKER_NICENESS, Limits, ParseFailed, ParserPool, Refused, precheck
 from automation.workspace import Workspace, init_batch, open_workspace
 
 NOW = clock.parse("2021-11-01T09:30")
@@ -117,10 +118,18 @@ def test_relabelled_workbook_by_mail_is_accepted_for_its_real_unit_but_flagged(w
     assert any(a.name in p["message"] and p["severity"] == "warning" for p in r.problems)
 
 
-def test_worker_survives_a_native_abort(world):
+@pytest.fixture(params=["select", "threads"])
+def io_mode(request) -> str:
+    """How the pool talks to its workers: both ways are tested (Windows uses threads)."""
+    if request.param == "select" and os.name != "posix":
+        pytest.skip("select() takes no pipes on Windows")
+    return request.param
+
+
+def test_worker_survives_a_native_abort(world, io_mode):
     """With the far-cell pre-check disabled, calamine aborts the worker; the pool restarts it."""
     _config, _ledger, root, _entries = world
-    pool = ParserPool(Limits(max_rows=2_000_000, max_cols=20_000, parse_memory_mb=1024), workers=1)
+    pool = ParserPool(Limits(max_rows=2_000_000, max_cols=20_000, parse_memory_mb=1024), workers=1, io_mode=io_mode)
     try:
         with pytest.raises(ParseFailed) as err:
             pool.parse((root / "corpus" / "far_cell.xlsx").read_bytes(), "far_cell.xlsx")
@@ -136,10 +145,25 @@ def test_worker_survives_a_native_abort(world):
         pool.close()
 
 
-def test_a_hanging_worker_times_out_and_files_behind_it_are_resent(world):
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX priorities")
+def test_workers_run_below_the_collecting_process(world, io_mode):
+    """The collecting process is the pipeline's narrow part: the scheduler must prefer it."""
+    _config, _ledger, root, _entries = world
+    pool = ParserPool(Limits(), workers=1, io_mode=io_mode)
+    try:
+        pool.parse((root / "good" / "市财政局.xlsx").read_bytes(), "good.xlsx")
+        proc = pool.workers[0].proc
+        assert proc is not None
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == min(mine + WORKER_NICENESS, 19)
+    finally:
+        pool.close()
+
+
+def test_a_hanging_worker_times_out_and_files_behind_it_are_resent(world, io_mode):
     _config, _ledger, root, _entries = world
     hang = [sys.executable, "-c", "import time; time.sleep(30)"]
-    pool = ParserPool(Limits(parse_timeout=0.5), argv=hang, workers=1)
+    pool = ParserPool(Limits(parse_timeout=0.5), argv=hang, workers=1, io_mode=io_mode)
     try:
         first = pool.submit(b"PK", "a.xlsx")
         with pytest.raises(ParseFailed) as err:
@@ -157,9 +181,10 @@ _STUCK_WORKER = ("import struct, sys, time\n"
                  "time.sleep(60)\n")
 
 
-def test_submitting_to_a_stuck_worker_never_blocks_and_every_file_times_out():
+def test_submitting_to_a_stuck_worker_never_blocks_and_every_file_times_out(io_mode):
     """Files bigger than the pipe buffer queued behind a stuck file: submit returns at once, each times out."""
-    pool = ParserPool(Limits(parse_timeout=0.3), argv=[sys.executable, "-c", _STUCK_WORKER], workers=1)
+    pool = ParserPool(Limits(parse_timeout=0.3), argv=[sys.executable, "-c", _STUCK_WORKER], workers=1,
+                      io_mode=io_mode)
     tickets: list[int] = []
     files = [bytes([i]) * (200 << 10) for i in range(3)]
     submitter = threading.Thread(target=lambda: tickets.extend(pool.submit(d, f"{i}.xlsx") for i, d in
@@ -196,9 +221,10 @@ _ECHO_WORKER = ("import json, os, struct, sys\n"
                 "    out.flush()\n")
 
 
-def test_a_worker_death_is_blamed_on_its_file_even_when_more_files_were_submitted_after_it():
+def test_a_worker_death_is_blamed_on_its_file_even_when_more_files_were_submitted_after_it(io_mode):
     """Replies already written are kept; the file the worker died on is the one after them; the rest are resent."""
-    pool = ParserPool(Limits(parse_timeout=10), argv=[sys.executable, "-c", _ECHO_WORKER], workers=1)
+    pool = ParserPool(Limits(parse_timeout=10), argv=[sys.executable, "-c", _ECHO_WORKER], workers=1,
+                      io_mode=io_mode)
     try:
         first = pool.submit(b"1", "a.xlsx")
         crash = pool.submit(b"2", "crash.xlsx")
@@ -212,6 +238,23 @@ def test_a_worker_death_is_blamed_on_its_file_even_when_more_files_were_submitte
             reasons.append((err.value.code, err.value.reason if err.value.code == "echo" else ""))
         assert reasons == [("echo", "a.xlsx"), ("crash", ""), ("echo", "b.xlsx")]
         assert pool.restarts == 1
+    finally:
+        pool.close()
+
+
+def test_replies_bigger_than_the_pipe_come_back_whole_and_in_order(io_mode):
+    """A worker blocked writing a big reply while the parent is busy elsewhere: nothing is lost or
+    mixed up, with two workers and several files in flight each."""
+    big = _ECHO_WORKER.replace("'reason': name,", "'reason': name * 60000,")
+    pool = ParserPool(Limits(parse_timeout=20), argv=[sys.executable, "-c", big], workers=2, io_mode=io_mode)
+    try:
+        names = [f"{i}.xlsx" for i in range(8)]
+        tickets = [pool.submit(bytes([i]) * (100 << 10), n) for i, n in enumerate(names)]
+        for ticket, name in zip(reversed(tickets), reversed(names), strict=True):  # latest first
+            with pytest.raises(Refused) as err:
+                pool.result(ticket)
+            assert err.value.reason == name * 60000
+        assert pool.restarts == 0
     finally:
         pool.close()
 
