@@ -694,6 +694,21 @@ def worker_main(argv: Sequence[str]) -> int:
 IO_MODE = "select" if os.name == "posix" else "threads"
 
 
+_PIPE_BYTES = 1 << 20
+
+
+def _widen_pipe(fd: int) -> None:
+    """Ask Linux for a 1 MB pipe (64 KB by default): requests and replies of a few files fit, so a
+    worker neither waits for the rest of a request nor to hand over its reply while the
+    collecting thread is busy storing a file (it serves the pipes between files)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size
+        pass
+
+
 class _Worker:
     """One worker subprocess and the requests it has been sent (answered in order).
 
@@ -733,8 +748,9 @@ class _Worker:
         assert proc.stdin is not None and proc.stdout is not None
         if self.mode == "select":
             self._rfd, self._wfd = proc.stdout.fileno(), proc.stdin.fileno()
-            os.set_blocking(self._rfd, False)
-            os.set_blocking(self._wfd, False)
+            for fd in (self._rfd, self._wfd):
+                os.set_blocking(fd, False)
+                _widen_pipe(fd)
             self._out, self._in, self._frames, self._eof = bytearray(), bytearray(), [], False
         else:
             replies: queue.Queue[bytes | None] = queue.Queue()

@@ -186,7 +186,7 @@ def test_submitting_to_a_stuck_worker_never_blocks_and_every_file_times_out(io_m
     pool = ParserPool(Limits(parse_timeout=0.3), argv=[sys.executable, "-c", _STUCK_WORKER], workers=1,
                       io_mode=io_mode)
     tickets: list[int] = []
-    files = [bytes([i]) * (200 << 10) for i in range(3)]
+    files = [bytes([i]) * (700 << 10) for i in range(3)]  # more than even a widened (1 MB) pipe holds
     submitter = threading.Thread(target=lambda: tickets.extend(pool.submit(d, f"{i}.xlsx") for i, d in
                                                                enumerate(files)), daemon=True)
     try:
