@@ -179,15 +179,6 @@ class _Run:
         self.pool = pool or get_pool(self.limits)
         self.batch = ledger.require_batch(config.batch.title)
         self.rules = Rules(config.collect.require_progress_when_done, config.collect.no_future_completion)
-        self.tasks: dict[int, Task] = {t.number: t for t in ledger.tasks(self.batch.id)}
-        self.assigned: dict[int, dict[int, str]] = {}
-        for a in ledger.assignments(self.batch.id):
-            self.assigned.setdefault(a["unit_id"], {})[a["task"]] = a["role"]
-        self.units: dict[int, UnitRow] = {u.id: u for u in ledger.units(active_only=False)}
-        self.by_email: dict[str, set[int]] = {}
-        for u in self.units.values():
-            for addr in (*u.emails, *u.cc):
-                self.by_email.setdefault(addr.strip().lower(), set()).add(u.id)
         self._layouts: dict[str, Layout | None] = {}
         self._batches: dict[str, Batch | None] = {}
         self._spellings: list[tuple[str, int]] | None = None
@@ -208,6 +199,30 @@ class _Run:
         self.batched = False
         self.unsynced: list[Path] = []
         self.removals: list[Path] = []
+    # The batch's tasks, roles and units are read when the first file needs them, not before:
+    # a run submits its first files to the workers first, so they parse while this is read.
+
+    @functools.cached_property
+    def tasks(self) -> dict[int, Task]:
+        return {t.number: t for t in self.ledger.tasks(self.batch.id)}
+
+    @functools.cached_property
+    def assigned(self) -> dict[int, dict[int, str]]:
+        """unit id → task number → role."""
+        return self.ledger.roles(self.batch.id)
+
+    @functools.cached_property
+    def units(self) -> dict[int, UnitRow]:
+        return {u.id: u for u in self.ledger.units(active_only=False)}
+
+    @functools.cached_property
+    def by_email(self) -> dict[str, set[int]]:
+        out: dict[str, set[int]] = {}
+        for u in self.units.values():
+            for addr in (*u.emails, *u.cc):
+                out.setdefault(addr.strip().lower(), set()).add(u.id)
+        return out
+
     def write(self, target: Path, data: bytes | None = None, src: Path | None = None) -> None:
         """Write a copy atomically (temp file + rename); fsync it and its folder now unless batched.
 

@@ -648,6 +648,18 @@ class Ledger:
         sql += " ORDER BY a.task_number, a.rowid"
         return [dict(r) for r in self.conn.execute(sql, params)]
 
+    def roles(self, batch_id: int) -> dict[int, dict[int, str]]:
+        """unit id → task number → role, for the whole batch (one plain query: collect needs only
+        this, and a province batch has a hundred thousand assignments)."""
+        out: dict[int, dict[int, str]] = {}
+        for unit_id, task, role in self.conn.execute(
+                "SELECT unit_id, task_number, role FROM assignments WHERE batch_id = ?", (batch_id,)):
+            got = out.get(unit_id)
+            if got is None:
+                got = out[unit_id] = {}
+            got[task] = role
+        return out
+
     def assigned_units(self, batch_id: int) -> list[UnitRow]:
         """Units with at least one assignment in the batch, in registry order."""
         return [self._unit(r) for r in self.conn.execute(
