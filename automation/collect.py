@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -53,7 +54,7 @@ from typing import Any
 from . import clock
 from .config import Config
 from .errors import AutomationError
-from .fsutil import safe_filename, sha256_bytes, sha256_file
+from .fsutil import safe_filename, sha256_bytes
 from .layout import DEFAULT_LAYOUT, META_KEYS, META_MAGIC, META_SHEET, TASK_SHEET, Layout, verify
 from .ledger import Batch, Ledger, UnitRow
 from .load import Task
@@ -697,16 +698,26 @@ def _stat_item(run: _Run, path: Path, received_at: dt.datetime | None = None, na
 
 
 def _load(run: _Run, item: _Item) -> _Item:
-    """Read and hash a file found by :func:`_stat_item` (a file too big to parse is only hashed)."""
+    """Read and hash a file found by :func:`_stat_item`; one too big to parse is only hashed.
+
+    The size that decides is what is read now, not what the stat saw (a file still being copied
+    into the inbox grows): at most ``max_file_bytes`` are ever held.
+    """
     if item.unreadable or item.path is None:
         return item
+    limit = run.limits.max_file_bytes
     try:
-        if item.size > run.limits.max_file_bytes:
-            item.sha256 = sha256_file(item.path)
-        else:
-            item.data = item.path.read_bytes()
-            item.sha256 = sha256_bytes(item.data)
-            item.size = len(item.data)
+        with item.path.open("rb") as fh:
+            data = fh.read(limit + 1)
+            if len(data) <= limit:
+                item.data, item.sha256, item.size = data, sha256_bytes(data), len(data)
+                return item
+            digest, size = hashlib.sha256(data), len(data)
+            del data
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+            item.sha256, item.size = digest.hexdigest(), size
     except OSError as exc:
         item.unreadable = _unreadable_reason(exc)
     return item
@@ -762,6 +773,9 @@ def _process(run: _Run, item: _Item) -> FileResult:
             item.ticket = None
         return _accept(run, item, base, book, sender_units)
     except _Quarantine as q:
+        if item.ticket is not None:  # refused before its parse was needed (an unregistered sender)
+            run.pool.discard(item.ticket)
+            item.ticket = None
         try:
             return _quarantine(run, item, base, q)
         except _Unreadable as exc:  # a file too big to hold, locked before it could be copied

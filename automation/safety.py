@@ -32,6 +32,7 @@ import datetime as dt
 import functools
 import io
 import json
+import math
 import os
 import posixpath
 import queue
@@ -608,11 +609,15 @@ def _short(exc: BaseException) -> str:
     return text[:120]
 
 
-def _read_frame(stream: Any) -> bytes | None:
+def _read_frame(stream: Any, max_len: int | None = None) -> bytes | None:
+    """One length-prefixed frame; None at the end of the stream, a cut frame or one longer than
+    ``max_len`` (a worker gone wrong must not make the parent allocate what it claims)."""
     head = stream.read(8)
     if len(head) < 8:
         return None
     (n,) = struct.unpack("<Q", head)
+    if max_len is not None and n > max_len:
+        return None
     body = stream.read(n)
     return body if len(body) == n else None
 
@@ -628,11 +633,10 @@ WORKER_NICENESS = 5
 def _lower_priority() -> None:
     """Run the worker below the collecting process's priority (POSIX nice; Windows: creation flag).
 
-    The collecting process is the pipeline's narrow part: it validates and stores what the
-    workers parse, and with two workers and itself on a two-core PC the scheduler would give it
-    only two thirds of a core, while the workers, parsed ahead, wait for it.  A lower priority
-    lets it run whenever it can and the workers take the rest; it also keeps the office PC
-    responsive during a big run.
+    Parsing is background work: during a run of thousands of files the office PC stays
+    responsive, and when the cores are short the collecting process (which validates and
+    stores what the workers parsed ahead) runs first.  On the two-core bench machine the
+    effect on collect's own speed was within the noise (a few per cent).
     """
     if hasattr(os, "nice"):
         try:
@@ -695,6 +699,7 @@ IO_MODE = "select" if os.name == "posix" else "threads"
 
 
 _PIPE_BYTES = 1 << 20
+_PUMP_READ = 8 << 20   # most bytes one pump() reads from a worker before the caller looks at the clock
 
 
 def _widen_pipe(fd: int) -> None:
@@ -725,9 +730,10 @@ class _Worker:
       reads replies into a queue.
     """
 
-    def __init__(self, argv: Sequence[str], mode: str = IO_MODE) -> None:
+    def __init__(self, argv: Sequence[str], mode: str = IO_MODE, max_reply: int = 1 << 30) -> None:
         self.argv = list(argv)
         self.mode = mode
+        self.max_reply = max_reply        # a longer reply is a worker gone wrong: treated as its death
         self.proc: subprocess.Popen[bytes] | None = None
         self.pending: list[tuple[int, bytes, str, tuple[str, ...]]] = []
         # threads
@@ -755,18 +761,18 @@ class _Worker:
         else:
             replies: queue.Queue[bytes | None] = queue.Queue()
             requests: queue.Queue[tuple[bytes, bytes] | None] = queue.Queue()
-            threading.Thread(target=self._reader, args=(proc, replies), daemon=True).start()
+            threading.Thread(target=self._reader, args=(proc, replies, self.max_reply), daemon=True).start()
             threading.Thread(target=self._writer, args=(proc, requests), daemon=True).start()
             self.replies, self.requests = replies, requests
         self.proc = proc
         return proc
 
     @staticmethod
-    def _reader(proc: subprocess.Popen[bytes], replies: queue.Queue[bytes | None]) -> None:
+    def _reader(proc: subprocess.Popen[bytes], replies: queue.Queue[bytes | None], max_reply: int) -> None:
         assert proc.stdout is not None
         try:
             while True:
-                frame = _read_frame(proc.stdout)
+                frame = _read_frame(proc.stdout, max_reply)
                 replies.put(frame)
                 if frame is None:
                     return
@@ -835,9 +841,10 @@ class _Worker:
                 self._out.clear()
                 break
             del self._out[:n]
-        while not self._eof:
+        budget = _PUMP_READ  # bounded, so a worker that never stops writing cannot hold the caller here
+        while not self._eof and budget > 0:
             try:
-                chunk = os.read(self._rfd, 1 << 20)
+                chunk = os.read(self._rfd, min(budget, 1 << 20))
             except BlockingIOError:
                 break
             except OSError:
@@ -845,14 +852,18 @@ class _Worker:
             if not chunk:
                 self._eof = True
                 break
+            budget -= len(chunk)
             self._in += chunk
-        buf = self._in
-        while len(buf) >= 8:
-            (n,) = struct.unpack_from("<Q", buf)
-            if len(buf) < 8 + n:
-                break
-            self._frames.append(bytes(buf[8:8 + n]))
-            del buf[:8 + n]
+            buf = self._in
+            while len(buf) >= 8:
+                (n,) = struct.unpack_from("<Q", buf)
+                if n > self.max_reply:  # never buffer what it claims: end its output here
+                    self._in, self._eof = bytearray(), True
+                    return
+                if len(buf) < 8 + n:
+                    break
+                self._frames.append(bytes(buf[8:8 + n]))
+                del buf[:8 + n]
 
     def fds(self) -> tuple[list[int], list[int]]:
         """What :func:`select.select` should watch for this worker: (readable, writable)."""
@@ -886,13 +897,14 @@ class _Worker:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise queue.Empty
-            readable: list[int] = []
-            writable: list[int] = []
+            poller = select.poll()  # not select(): it refuses descriptors numbered 1024 and above
             for w in (self, *others):
-                r, wr = w.fds()
-                readable += r
-                writable += wr
-            select.select(readable, writable, [], left)
+                readable, writable = w.fds()
+                for fd in readable:
+                    poller.register(fd, select.POLLIN)
+                for fd in writable:
+                    poller.register(fd, select.POLLOUT)
+            poller.poll(max(1, math.ceil(left * 1000)))
 
     # -- both
 
@@ -926,11 +938,12 @@ class _Worker:
             return
         if self.mode == "select":
             self._out.clear()  # what was not written yet is not wanted any more
-            try:
-                assert proc.stdin is not None
-                proc.stdin.close()  # EOF: the worker exits after the request it is on
-            except OSError:
-                pass
+            for stream in (proc.stdin, proc.stdout):  # EOF: the worker exits after the request it is on
+                try:  # (and its replies are not wanted: one blocked writing a big one must not wait)
+                    if stream is not None:
+                        stream.close()
+                except OSError:
+                    pass
         else:
             try:  # what was queued but not yet written is not wanted any more
                 while True:
@@ -964,10 +977,12 @@ class ParserPool:
         mode = io_mode or IO_MODE
         if mode not in ("select", "threads") or (mode == "select" and os.name != "posix"):
             raise ValueError(f"io_mode {mode!r} is not available here")
-        self.workers = [_Worker(self.argv, mode) for _ in range(max(1, count))]
+        max_reply = max(limits.parse_memory_mb, 64) << 20  # no worker can build a reply bigger than its memory
+        self.workers = [_Worker(self.argv, mode, max_reply) for _ in range(max(1, count))]
         self._where: dict[int, _Worker] = {}
         self._next = 0
         self._done: dict[int, ParsedBook | Refused] = {}
+        self._unwanted: set[int] = set()
         self.restarts = 0
 
     def close(self) -> None:
@@ -1022,9 +1037,18 @@ class ParserPool:
     def parse(self, data: bytes, name: str, wanted: Sequence[str] = ()) -> ParsedBook:
         return self.result(self.submit(data, name, wanted))
 
+    def discard(self, ticket: int) -> None:
+        """The caller will not ask for this ticket's result (the file was refused before it was
+        needed): drop it now or when it arrives, so a long-lived pool does not keep it."""
+        if self._done.pop(ticket, None) is None and ticket in self._where:
+            self._unwanted.add(ticket)
+
     def _settle(self, ticket: int, outcome: ParsedBook | Refused) -> None:
-        self._done[ticket] = outcome
         self._where.pop(ticket, None)
+        if ticket in self._unwanted:
+            self._unwanted.discard(ticket)
+            return
+        self._done[ticket] = outcome
 
     def _crashed(self, worker: _Worker) -> None:
         """The worker died: the oldest file it had killed it; the others are sent again."""

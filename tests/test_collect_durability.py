@@ -129,7 +129,7 @@ def test_a_locked_inbox_file_is_skipped_left_in_place_and_collected_next_run(
         (ws.inbox / path.name).write_bytes(path.read_bytes())
     locked = filled[1].name
     with monkeypatch.context() as m:
-        _refuse(m, "read_bytes", locked)
+        _refuse(m, "open", locked)
         results = {r.file_name: r for r in collect_paths(config, ledger, None, now)}
     skipped = results[locked]
     assert skipped.outcome == "skipped" and skipped.submission_id is None
@@ -167,8 +167,28 @@ def test_files_are_read_as_the_run_reaches_them(config, ledger, now, ws, filled)
     assert len(ledger.submissions()) == 39 and not (ws.quarantine / taken.name).exists()
 
 
+def test_a_file_that_grew_after_the_run_started_is_judged_by_what_is_read(config, ledger, now, ws):
+    """The stat that ordered the files may be minutes old (a file still being copied in): what decides
+    "too big to hold" is what is read, and no more than the limit is ever held."""
+    import hashlib
+
+    from automation import collect
+
+    config = dataclasses.replace(config, collect=dataclasses.replace(config.collect, max_file_mb=0.01))
+    run = collect._Run(config, ledger, now)
+    path = ws.inbox / "还在写入.xlsx"
+    path.write_bytes(b"PK\x03\x04")
+    item = collect._stat_item(run, path)
+    assert item.size == 4
+    content = b"PK\x03\x04" + bytes(50_000)
+    path.write_bytes(content)
+    collect._load(run, item)
+    assert item.data is None and item.size == len(content)
+    assert item.sha256 == hashlib.sha256(content).hexdigest()
+
+
 def test_a_locked_file_given_alone_is_skipped(config, ledger, now, filled, monkeypatch):
-    _refuse(monkeypatch, "read_bytes", filled[0].name)
+    _refuse(monkeypatch, "open", filled[0].name)
     result = collect_file(config, ledger, filled[0], now)
     assert result.outcome == "skipped" and "无法读取" in result.reason
     assert ledger.submissions() == [] and filled[0].exists()

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -255,6 +256,70 @@ def test_replies_bigger_than_the_pipe_come_back_whole_and_in_order(io_mode):
                 pool.result(ticket)
             assert err.value.reason == name * 60000
         assert pool.restarts == 0
+    finally:
+        pool.close()
+
+
+def test_a_discarded_ticket_leaves_nothing_behind_in_a_long_lived_pool(io_mode):
+    """collect refuses some files before it needs their parse (an unregistered sender): the service's pool
+    lives for months, so such results must not pile up in it."""
+    pool = ParserPool(Limits(parse_timeout=10), argv=[sys.executable, "-c", _ECHO_WORKER], workers=1,
+                      io_mode=io_mode)
+    try:
+        early = pool.submit(b"1", "a.xlsx")
+        late = pool.submit(b"2", "b.xlsx")
+        pool.discard(early)          # not arrived yet: dropped when it comes
+        with pytest.raises(Refused):
+            pool.result(late)
+        pool.discard(late)           # already taken: nothing to do
+        third = pool.submit(b"3", "c.xlsx")
+        with pytest.raises(Refused):
+            pool.result(third)
+        assert pool._done == {} and pool._unwanted == set() and pool._where == {}
+    finally:
+        pool.close()
+
+
+# Claims a reply of a terabyte and streams bytes as fast as it can, forever.
+_FLOOD_WORKER = ("import struct, sys\n"
+                 "sys.stdin.buffer.read(8)\n"
+                 "out = sys.stdout.buffer\n"
+                 "out.write(struct.pack('<Q', 1 << 40))\n"
+                 "block = b'x' * (1 << 20)\n"
+                 "while True:\n"
+                 "    out.write(block)\n")
+
+# Starts a plausible reply and then trickles it, a byte at a time, never finishing.
+_TRICKLE_WORKER = ("import struct, sys, time\n"
+                   "sys.stdin.buffer.read(8)\n"
+                   "out = sys.stdout.buffer\n"
+                   "out.write(struct.pack('<Q', 1 << 20)); out.flush()\n"
+                   "while True:\n"
+                   "    out.write(b'x'); out.flush(); time.sleep(0.01)\n")
+
+
+def test_a_worker_that_claims_a_huge_reply_costs_its_file_not_the_parents_memory(io_mode):
+    """A worker gone wrong (say, code run through a hostile file) cannot make the parent buffer what it claims."""
+    pool = ParserPool(Limits(parse_timeout=30), argv=[sys.executable, "-c", _FLOOD_WORKER], workers=1, io_mode=io_mode)
+    try:
+        start = time.monotonic()
+        with pytest.raises(ParseFailed) as err:
+            pool.parse(b"PK", "flood.xlsx")
+        assert err.value.code == "crash"
+        assert time.monotonic() - start < 10, "the frame's length alone condemns it; no waiting for the timeout"
+    finally:
+        pool.close()
+
+
+def test_a_reply_that_never_ends_times_out(io_mode):
+    pool = ParserPool(Limits(parse_timeout=0.5), argv=[sys.executable, "-c", _TRICKLE_WORKER], workers=1,
+                      io_mode=io_mode)
+    try:
+        start = time.monotonic()
+        with pytest.raises(ParseFailed) as err:
+            pool.parse(b"PK", "trickle.xlsx")
+        assert err.value.code == "timeout"
+        assert time.monotonic() - start < 5
     finally:
         pool.close()
 
