@@ -299,7 +299,9 @@ def _px(width: float) -> int:
 def _write_workbook(path: Path, snap: Snapshot, ledger: Ledger) -> list[BulkSheet]:
     wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
                                          "strings_to_numbers": False})
-    wb.set_properties({"title": f"{snap.batch.title}落实情况汇总表", "comments": "由 duban automation report 生成"})
+    # "created" is the report's own time, not the wall clock: the same ledger and time give the same file.
+    wb.set_properties({"title": f"{snap.batch.title}落实情况汇总表", "comments": "由 duban automation report 生成",
+                       "created": clock.local(snap.now).astimezone(dt.UTC).replace(tzinfo=None)})
     st = _Styles(wb)
     summary_ws = wb.add_worksheet(SHEET_SUMMARY)
     _units_sheet(wb.add_worksheet(SHEET_UNITS), st, snap)
