@@ -280,6 +280,19 @@ def test_a_discarded_ticket_leaves_nothing_behind_in_a_long_lived_pool(io_mode):
         pool.close()
 
 
+def test_closing_the_pool_does_not_wait_for_replies_nobody_will_read(io_mode):
+    """A run that stops with files in flight (an error, Ctrl+C) closes the pool at once, even when a worker
+    is blocked handing over a reply bigger than the pipe."""
+    big = _ECHO_WORKER.replace("'reason': name,", "'reason': name * 400000,")
+    pool = ParserPool(Limits(parse_timeout=20), argv=[sys.executable, "-c", big], workers=1, io_mode=io_mode)
+    pool.submit(b"1", "a.xlsx")
+    pool.submit(b"2", "b.xlsx")
+    start = time.monotonic()
+    pool.close()
+    assert time.monotonic() - start < 1.5
+    assert all(w.proc is None for w in pool.workers)
+
+
 # Claims a reply of a terabyte and streams bytes as fast as it can, forever.
 _FLOOD_WORKER = ("import struct, sys\n"
                  "sys.stdin.buffer.read(8)\n"
