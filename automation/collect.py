@@ -200,6 +200,7 @@ class _Run:
         self.batched = False
         self.unsynced: list[Path] = []
         self.removals: list[Path] = []
+
     # The batch's tasks, roles and units are read when the first file needs them, not before:
     # a run submits its first files to the workers first, so they parse while this is read.
 

@@ -16,7 +16,7 @@ Two layers keep one bad file from taking a collect run down:
    address-space limit (``RLIMIT_AS``; Windows has none) and a timeout.  The worker is started
    once and reused (starting an interpreter per file would cost more than parsing it), and
    restarted when it dies, so an abort in native code costs one file, not the run.  The pipes
-   are served without ever blocking (non-blocking pipes and ``select`` on POSIX, a reader and
+   are served without ever blocking (non-blocking pipes and ``poll`` on POSIX, a reader and
    a writer thread per worker on Windows), so a stuck worker can never block the caller before
    its timeout.  Parsed cells come back as JSON (never pickle: a compromised worker must not be able
    to run code in the parent).
@@ -693,7 +693,7 @@ def worker_main(argv: Sequence[str]) -> int:
 
 
 #: How the parent talks to its workers: "select" (POSIX: non-blocking pipes served by the calling
-#: thread) or "threads" (a reader and a writer thread per worker; Windows, where select() does
+#: thread with ``poll``) or "threads" (a reader and a writer thread per worker; Windows, where select() does
 #: not take pipes).
 IO_MODE = "select" if os.name == "posix" else "threads"
 
@@ -723,7 +723,7 @@ class _Worker:
 
     - ``select`` (POSIX): the pipes are non-blocking; requests wait in a buffer and are written
       whenever the pipe takes them, replies are read as they come, all by the calling thread
-      while it waits for a result (:func:`select.select`).  No helper threads: every thread in
+      while it waits for a result (``poll``).  No helper threads: every thread in
       the collecting process competes for the interpreter lock, and SQLite lets go of it for
       each statement, so each helper thread's wake-up cost the collecting thread a switch.
     - ``threads`` (Windows): a writer thread per worker writes queued requests, a reader thread
@@ -866,7 +866,7 @@ class _Worker:
                 del buf[:8 + n]
 
     def fds(self) -> tuple[list[int], list[int]]:
-        """What :func:`select.select` should watch for this worker: (readable, writable)."""
+        """What to poll for this worker: (readable, writable) descriptors."""
         if self.proc is None:
             return [], []
         return ([] if self._eof else [self._rfd]), ([self._wfd] if self._out else [])
