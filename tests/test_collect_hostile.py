@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -127,6 +129,17 @@ def io_mode(request) -> str:
     return request.param
 
 
+@contextmanager
+def scripted_pool(script: str, io_mode: str, timeout: float, workers: int = 1) -> Iterator[ParserPool]:
+    """A pool whose workers run ``script`` (a stand-in that misbehaves on purpose), closed at the end."""
+    pool = ParserPool(Limits(parse_timeout=timeout), argv=[sys.executable, "-c", script], workers=workers,
+                      io_mode=io_mode)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 def test_worker_survives_a_native_abort(world, io_mode):
     """With the far-cell pre-check disabled, calamine aborts the worker; the pool restarts it."""
     _config, _ledger, root, _entries = world
@@ -224,9 +237,7 @@ _ECHO_WORKER = ("import json, os, struct, sys\n"
 
 def test_a_worker_death_is_blamed_on_its_file_even_when_more_files_were_submitted_after_it(io_mode):
     """Replies already written are kept; the file the worker died on is the one after them; the rest are resent."""
-    pool = ParserPool(Limits(parse_timeout=10), argv=[sys.executable, "-c", _ECHO_WORKER], workers=1,
-                      io_mode=io_mode)
-    try:
+    with scripted_pool(_ECHO_WORKER, io_mode, timeout=10) as pool:
         first = pool.submit(b"1", "a.xlsx")
         crash = pool.submit(b"2", "crash.xlsx")
         assert pool.workers[0].proc is not None
@@ -239,16 +250,13 @@ def test_a_worker_death_is_blamed_on_its_file_even_when_more_files_were_submitte
             reasons.append((err.value.code, err.value.reason if err.value.code == "echo" else ""))
         assert reasons == [("echo", "a.xlsx"), ("crash", ""), ("echo", "b.xlsx")]
         assert pool.restarts == 1
-    finally:
-        pool.close()
 
 
 def test_replies_bigger_than_the_pipe_come_back_whole_and_in_order(io_mode):
     """A worker blocked writing a big reply while the parent is busy elsewhere: nothing is lost or
     mixed up, with two workers and several files in flight each."""
     big = _ECHO_WORKER.replace("'reason': name,", "'reason': name * 60000,")
-    pool = ParserPool(Limits(parse_timeout=20), argv=[sys.executable, "-c", big], workers=2, io_mode=io_mode)
-    try:
+    with scripted_pool(big, io_mode, timeout=20, workers=2) as pool:
         names = [f"{i}.xlsx" for i in range(8)]
         tickets = [pool.submit(bytes([i]) * (100 << 10), n) for i, n in enumerate(names)]
         for ticket, name in zip(reversed(tickets), reversed(names), strict=True):  # latest first
@@ -256,16 +264,12 @@ def test_replies_bigger_than_the_pipe_come_back_whole_and_in_order(io_mode):
                 pool.result(ticket)
             assert err.value.reason == name * 60000
         assert pool.restarts == 0
-    finally:
-        pool.close()
 
 
 def test_a_discarded_ticket_leaves_nothing_behind_in_a_long_lived_pool(io_mode):
     """collect refuses some files before it needs their parse (an unregistered sender): the service's pool
     lives for months, so such results must not pile up in it."""
-    pool = ParserPool(Limits(parse_timeout=10), argv=[sys.executable, "-c", _ECHO_WORKER], workers=1,
-                      io_mode=io_mode)
-    try:
+    with scripted_pool(_ECHO_WORKER, io_mode, timeout=10) as pool:
         early = pool.submit(b"1", "a.xlsx")
         late = pool.submit(b"2", "b.xlsx")
         pool.discard(early)          # not arrived yet: dropped when it comes
@@ -276,8 +280,6 @@ def test_a_discarded_ticket_leaves_nothing_behind_in_a_long_lived_pool(io_mode):
         with pytest.raises(Refused):
             pool.result(third)
         assert pool._done == {} and pool._unwanted == set() and pool._where == {}
-    finally:
-        pool.close()
 
 
 def test_closing_the_pool_does_not_wait_for_replies_nobody_will_read(io_mode):
@@ -313,28 +315,21 @@ _TRICKLE_WORKER = ("import struct, sys, time\n"
 
 def test_a_worker_that_claims_a_huge_reply_costs_its_file_not_the_parents_memory(io_mode):
     """A worker gone wrong (say, code run through a hostile file) cannot make the parent buffer what it claims."""
-    pool = ParserPool(Limits(parse_timeout=30), argv=[sys.executable, "-c", _FLOOD_WORKER], workers=1, io_mode=io_mode)
-    try:
+    with scripted_pool(_FLOOD_WORKER, io_mode, timeout=30) as pool:
         start = time.monotonic()
         with pytest.raises(ParseFailed) as err:
             pool.parse(b"PK", "flood.xlsx")
         assert err.value.code == "crash"
         assert time.monotonic() - start < 10, "the frame's length alone condemns it; no waiting for the timeout"
-    finally:
-        pool.close()
 
 
 def test_a_reply_that_never_ends_times_out(io_mode):
-    pool = ParserPool(Limits(parse_timeout=0.5), argv=[sys.executable, "-c", _TRICKLE_WORKER], workers=1,
-                      io_mode=io_mode)
-    try:
+    with scripted_pool(_TRICKLE_WORKER, io_mode, timeout=0.5) as pool:
         start = time.monotonic()
         with pytest.raises(ParseFailed) as err:
             pool.parse(b"PK", "trickle.xlsx")
         assert err.value.code == "timeout"
         assert time.monotonic() - start < 5
-    finally:
-        pool.close()
 
 
 def _rezip(src: Path, out: Path, parts: list[tuple[str, bytes]]) -> Path:
