@@ -17,10 +17,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import clock
-from .config import CONFIG_ENV, Config, load_config
-from .errors import AutomationError
-from .ledger import Batch, Ledger
+from automation import clock
+from automation.config import CONFIG_ENV, Config, load_config
+from automation.errors import AutomationError
+from automation.ledger import Ledger
+from automation.model import Batch
 
 console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -40,14 +41,14 @@ class App:
 
     @cached_property
     def ledger(self) -> Ledger:
-        from .workspace import open_workspace
+        from automation.ledger import open_workspace
 
         _ws, ledger = open_workspace(self.config)
         return ledger
 
     @cached_property
     def workspace(self):  # type: ignore[no-untyped-def]
-        from .workspace import Workspace
+        from automation.workspace import Workspace
 
         ws = Workspace(self.config.workspace)
         ws.create()
@@ -96,7 +97,7 @@ def tasks() -> None:
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（每项任务一个对象）")
 def tasks_show(path: Path, sheet: str | None, as_json: bool) -> None:
     """读取任务表 PATH，显示识别结果（不需要配置文件）。"""
-    from .load import load_tasks, tasks_to_json
+    from automation.tasks.load import load_tasks, tasks_to_json
 
     table = load_tasks(path, sheet)
     if as_json:
@@ -126,7 +127,7 @@ def tasks_show(path: Path, sheet: str | None, as_json: bool) -> None:
 @pass_app
 def init_cmd(app: App, tasks_path: Path | None, replace: bool, register_unknown: bool, as_json: bool) -> None:
     """创建工作目录和台账，导入本批任务表（可重复运行）。"""
-    from .workspace import init_batch
+    from automation.tasks.importing import init_batch
 
     result, table = init_batch(app.config, app.ledger, app.now(), tasks_path, replace, register_unknown)
     if as_json:
@@ -146,7 +147,7 @@ def init_cmd(app: App, tasks_path: Path | None, replace: bool, register_unknown:
 @pass_app
 def assignments_cmd(app: App, unit_names: tuple[str, ...], as_json: bool) -> None:
     """列出任务 × 单位分工（每个单位在每项任务中的角色）。"""
-    from .units import Registry
+    from automation.units import Registry
 
     batch = app.batch()
     rows = app.ledger.assignments(batch.id)
@@ -178,7 +179,7 @@ def build_cmd(app: App, unit_names: tuple[str, ...], out_dir: Path | None, as_js
     """为每个有任务的单位生成填报工作簿（重复运行会覆盖，已有填报内容会预填）。"""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from .workbooks import build_workbooks
+    from automation.workbook.build import build_workbooks
 
     config = app.config
     if not config.template.exists() and not as_json:
@@ -228,7 +229,7 @@ def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: str 
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from .collect import collect_paths, result_line, summarize
+    from automation.collect.pipeline import collect_paths, result_line, summarize
 
     now = app.now(now_text)
     if from_imap:  # issue 7: see _collect_from_imap below
@@ -266,11 +267,11 @@ def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: str 
 def _send_receipts(app: App, now: Any) -> None:
     """回执 still owed (``[collect] receipts``): for this run's files and any an earlier run could not send.
 
-    Taken from the ledger (:func:`automation.mail.pending_receipts`), so a failure here loses
+    Taken from the ledger (:func:`automation.mail.core.pending_receipts`), so a failure here loses
     nothing: the files are already recorded and the next collect (or ``send --receipts``) sends
     them.  Hence a warning, not an error, and the collect results are still shown.
     """
-    from .mail import pending_receipts, send_receipts, transport_from_config
+    from automation.mail.core import pending_receipts, send_receipts, transport_from_config
 
     owed = pending_receipts(app.config, app.ledger)
     if not owed:
@@ -306,7 +307,7 @@ _LEVEL_STYLE = {"red": "bold red", "yellow": "yellow", "green": "green"}
 @pass_app
 def report_cmd(app: App, out: Path | None, as_json: bool, now_text: str | None) -> None:
     """生成汇总表：原表格式 + 落实情况、单位进度、任务×单位、进展明细、问题清单、提交记录。"""
-    from .report import create_report
+    from automation.progress.report import create_report
 
     info = create_report(app.config, app.ledger, app.now(now_text), out)
     if as_json:
@@ -325,7 +326,7 @@ def report_cmd(app: App, out: Path | None, as_json: bool, now_text: str | None) 
 @pass_app
 def status_cmd(app: App, as_json: bool, now_text: str | None) -> None:
     """在终端查看进度：截止日期、剩余工作日、整体完成率、各单位进度（差的在前）。"""
-    from .report import status_summary
+    from automation.progress.report import status_summary
 
     data = status_summary(app.config, app.ledger, app.now(now_text))
     if as_json:
@@ -336,7 +337,7 @@ def status_cmd(app: App, as_json: bool, now_text: str | None) -> None:
 
 def print_status(data: dict[str, Any]) -> None:
     """The terminal view of status_summary (shared by ``status`` and ``demo``)."""
-    from .summary import LEVEL_NAMES, fmt_time
+    from automation.progress.summary import LEVEL_NAMES, fmt_time
 
     left = data["days_left"]
     left_text = (f"已逾期 {-left} 个工作日" if data["deadline_passed"] else "今天截止" if left == 0
@@ -407,7 +408,7 @@ def _print_mail_results(app: App, results: list[Any], title: str) -> None:
 @pass_app
 def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncertain: bool, receipts: bool) -> None:
     """把工作簿和说明邮件发给各单位（已发过的不会重发）；--receipts 补发回执。"""
-    from .mail import distribute, pending_receipts, send_receipts, transport_from_config
+    from automation.mail.core import distribute, pending_receipts, send_receipts, transport_from_config
 
     if receipts and unit_names:
         raise click.UsageError("--receipts 补发全部欠发的回执，不能与 --unit 同时使用。")
@@ -434,8 +435,8 @@ def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncert
 @pass_app
 def remind_cmd(app: App, now_text: str | None, dry_run: bool, as_json: bool) -> None:
     """按工作日节奏给有未完成任务的单位发催办提醒（每个单位每个时点最多一封）。"""
-    from .mail import transport_from_config
-    from .remind import send_reminders
+    from automation.mail.core import transport_from_config
+    from automation.remind import send_reminders
 
     now = app.now(now_text)
     transport = None if dry_run else transport_from_config(app.config, app.workspace)
@@ -451,8 +452,8 @@ def remind_cmd(app: App, now_text: str | None, dry_run: bool, as_json: bool) -> 
 
 def _collect_from_imap(app: App, now: Any, paths: tuple[Path, ...]) -> list[Any]:
     """``collect --imap``: the mailbox instead of files, then receipts; returns the file results."""
-    from .intake import collect_imap
-    from .service import InstanceLock
+    from automation.mail.intake import collect_imap
+    from automation.service import InstanceLock
 
     if paths:
         raise click.UsageError("--imap 从邮箱收取，不能同时指定文件或文件夹。")
@@ -470,7 +471,7 @@ def _collect_from_imap(app: App, now: Any, paths: tuple[Path, ...]) -> list[Any]
 @pass_app
 def run_cmd(app: App, once: bool) -> None:
     """长期运行：定时收取邮件、发回执、刷新汇总表，每天按时发催办提醒（Ctrl-C 停止）。"""
-    from .service import Service
+    from automation.service import Service
 
     service = Service(app.config, console=True)
     if once:
@@ -488,7 +489,7 @@ def run_cmd(app: App, once: bool) -> None:
               show_default=True, help="演示目录（新建；以前的演示目录会被清空重建，其他非空目录不会被动）")
 def demo_cmd(workdir: Path) -> None:
     """在新目录中用自带示例跑通全流程：导入、生成、分发（发件箱）、模拟报回、回收、汇总、催办。"""
-    from .demo import run_demo
+    from automation.demo import run_demo
 
     result = run_demo(workdir, say=lambda msg: console.print(msg, markup=False, soft_wrap=True))
     eml = sorted(result.outbox.glob("*.eml"))

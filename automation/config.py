@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from automation.errors import ConfigError
 
 __all__ = [
     "Config",

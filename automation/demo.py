@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import clock
-from .config import Config, load_config
-from .errors import AutomationError
+from automation import clock
+from automation.config import Config, load_config
+from automation.errors import AutomationError
 
 __all__ = ["DemoResult", "run_demo", "fill_returned_workbook", "save_as_xls", "bundled_files", "DEMO_MARKER"]
 
@@ -148,7 +148,7 @@ def fill_returned_workbook(
     """
     import openpyxl
 
-    from .layout import CONTACT_LABEL, DEFAULT_LAYOUT, PHONE_LABEL, TASK_SHEET
+    from automation.workbook.layout import CONTACT_LABEL, DEFAULT_LAYOUT, PHONE_LABEL, TASK_SHEET
 
     layout = layout or DEFAULT_LAYOUT
     labels = {c.key: c.header for c in layout.columns}
@@ -248,12 +248,14 @@ def _answers(tasks: list[int], rng: random.Random, *, done_ratio: float, year: i
 
 def run_demo(workdir: Path, *, say: Callable[[str], None] | None = None) -> DemoResult:
     """Run the whole loop on the bundled sample in ``workdir`` (created; a previous demo there is replaced)."""
-    from .collect import collect_paths
-    from .mail import distribute, send_receipts, transport_from_config
-    from .remind import send_reminders
-    from .report import build_report, status_summary
-    from .workbooks import build_workbooks
-    from .workspace import Workspace, init_batch, open_workspace
+    from automation.collect.pipeline import collect_paths
+    from automation.ledger import open_workspace
+    from automation.mail.core import distribute, send_receipts, transport_from_config
+    from automation.progress.report import build_report, status_summary
+    from automation.remind import send_reminders
+    from automation.tasks.importing import init_batch
+    from automation.workbook.build import build_workbooks
+    from automation.workspace import Workspace
 
     say = say or (lambda _msg: None)
     workdir = Path(workdir).resolve()
@@ -310,8 +312,8 @@ def run_demo(workdir: Path, *, say: Callable[[str], None] | None = None) -> Demo
 
 def _simulate_returns(config: Config, ledger: Any, built: list[Any], inbox: Path) -> list[tuple[str, str]]:
     """Write what the units send back into the inbox (``inbox/first`` holds the earlier wave)."""
-    from .layout import META_SHEET
-    from .template import layout_for
+    from automation.workbook.layout import META_SHEET
+    from automation.workbook.template import layout_for
 
     rng = random.Random(2021)
     layout = layout_for(config)

@@ -20,7 +20,7 @@ service stopped) are not sent one by one: the latest one goes out once, marked `
 slot counts from the unit's first distribution (or the batch's creation when nothing was mailed).
 
 Every reminder has the key ``remind:<batch id>:<unit id>:<kind>:<date>`` in the ledger, so
-:func:`send_reminders` is at-most-once like every other mailing (:func:`automation.mail.send_once`).
+:func:`send_reminders` is at-most-once like every other mailing (:func:`automation.mail.core.send_once`).
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import clock
-from .config import Config, RemindConfig
-from .ledger import Batch, Ledger
-from .text import STATUS_OPTIONS, normalize_status
-from .workdays import WorkCalendar
+from automation import clock
+from automation.config import Config, RemindConfig
+from automation.ledger import Ledger
+from automation.model import Batch
+from automation.text import STATUS_OPTIONS, normalize_status
+from automation.workdays import WorkCalendar
 
 __all__ = ["Slot", "Reminder", "schedule", "due_reminders", "send_reminders", "FINISHED", "KIND_NAMES"]
 
@@ -268,14 +269,14 @@ def _at(day: dt.date, at: dt.time) -> dt.datetime:
 
 def send_reminders(config: Config, ledger: Ledger, now: dt.datetime, transport: Any,
                    dry_run: bool = False, calendar: WorkCalendar | None = None) -> list[Any]:
-    """Send the due reminders (one per unit and slot) and return a :class:`~automation.mail.SendResult` each.
+    """Send the due reminders (one per unit and slot) and return a :class:`~automation.mail.core.SendResult` each.
 
     Each message lists the unit's unfinished tasks (HTML table and plain text) and, with
     ``[remind] attach_workbook``, attaches a re-issued workbook pre-filled with the unit's latest
     answers.  ``dry_run``: nothing is built, sent or recorded; the results have action ``dry-run``.
     """
-    from . import letters
-    from .mail import Attachment, SendResult, compose_message, send_once, settled_result
+    from automation.mail import letters
+    from automation.mail.core import Attachment, SendResult, compose_message, send_once, settled_result
 
     now = clock.local(now)
     batch = ledger.require_batch(config.batch.title)
@@ -316,7 +317,7 @@ def _reissue(config: Config, ledger: Ledger, batch: Batch, reminders: list[Remin
              now: dt.datetime) -> dict[int, Path]:
     """Each unit's workbook again, pre-filled with its latest answers (kept under
     workbooks/reissued/<day>/): one build per day of the reminders, not one ledger read per unit."""
-    from .workbooks import build_workbooks
+    from automation.workbook.build import build_workbooks
 
     by_day: dict[dt.date, list[str]] = {}
     for r in reminders:

@@ -2,7 +2,7 @@
 
 Three jobs on :mod:`schedule`:
 
-- **poll** every ``[service] poll_minutes``: :func:`automation.intake.collect_imap`, then every
+- **poll** every ``[service] poll_minutes``: :func:`automation.mail.intake.collect_imap`, then every
   receipt still owed according to the ledger (this poll's files and any that could not be sent
   before), then (``report_after_collect``) a report refresh when something new arrived;
 - **remind** every day at ``[remind] time`` and once at start (catch-up after the PC was off):
@@ -44,9 +44,9 @@ from typing import Any
 
 import schedule
 
-from . import clock
-from .config import Config
-from .errors import AutomationError, ConfigError
+from automation import clock
+from automation.config import Config
+from automation.errors import AutomationError, ConfigError
 
 __all__ = ["Service", "InstanceLock", "AlreadyRunning", "JobStats", "pid_alive", "LOCK_FILE", "setup_logging"]
 
@@ -309,7 +309,7 @@ class Service:
 
     def start(self, catch_up: bool = True) -> None:
         """Take the lock, open the log and the ledger, schedule the jobs, run the catch-up pass."""
-        from .workspace import open_workspace
+        from automation.ledger import open_workspace
 
         self.lock.acquire(self.now_fn())
         try:
@@ -447,14 +447,14 @@ class Service:
     def _transport(self) -> Any:
         factory = self._transport_factory
         if factory is None:
-            from .mail import transport_from_config as factory
-        from .workspace import Workspace
+            from automation.mail.core import transport_from_config as factory
+        from automation.workspace import Workspace
 
         return factory(self.config, Workspace(self.config.workspace))
 
     def poll(self) -> None:
         """Collect from IMAP, send receipts, refresh the report when something new came in."""
-        from .intake import collect_imap
+        from automation.mail.intake import collect_imap
 
         now = self.now_fn()
         result = (self._collect_fn or collect_imap)(self.config, self.ledger, now)
@@ -477,16 +477,16 @@ class Service:
     def _send_receipts(self, now: dt.datetime) -> None:
         """Every receipt still owed, whichever poll (or earlier process) collected the file.
 
-        The list comes from the ledger (:func:`automation.mail.pending_receipts`), not from
+        The list comes from the ledger (:func:`automation.mail.core.pending_receipts`), not from
         memory: a receipt that failed (server down, 授权码 wrong) or that a killed service never
         sent is found again at the next poll, also after a restart.  Sending is idempotent per
-        file and outcome (:func:`automation.mail.receipt_key`), so none goes out twice.
+        file and outcome (:func:`automation.mail.core.receipt_key`), so none goes out twice.
         """
-        from .mail import pending_receipts
+        from automation.mail.core import pending_receipts
 
         receipts = self._receipts_fn
         if receipts is None:
-            from .mail import send_receipts as receipts
+            from automation.mail.core import send_receipts as receipts
         owed = pending_receipts(self.config, self.ledger)
         if not owed:
             return
@@ -506,7 +506,7 @@ class Service:
         if report is None:
             from functools import partial
 
-            from .report import build_report, latest_report_path
+            from automation.progress.report import build_report, latest_report_path
 
             report = partial(build_report, out=latest_report_path(self.config, self.config.batch.title))
         path = report(self.config, self.ledger, self.now_fn())
@@ -516,7 +516,7 @@ class Service:
     def remind(self) -> None:
         remind = self._remind_fn
         if remind is None:
-            from .remind import send_reminders as remind
+            from automation.remind import send_reminders as remind
         transport = self._transport()
         try:
             results = remind(self.config, self.ledger, self.now_fn(), transport)
@@ -533,7 +533,7 @@ class Service:
 
 def _result_line(result: Any) -> str:
     try:
-        from .collect import result_line
+        from automation.collect.pipeline import result_line
     except ImportError:  # pragma: no cover - collect always ships with the package
         return str(getattr(result, "outcome", ""))
     try:

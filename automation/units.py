@@ -13,10 +13,10 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .config import Config, UnitSpec
-from .errors import UnknownUnitError
-from .load import Task
-from .text import squash
+from automation.config import Config, UnitSpec
+from automation.errors import UnknownUnitError
+from automation.model import Task
+from automation.text import squash
 
 __all__ = ["Registry", "Assignment", "expand_assignments", "unknown_names", "ROLE_LEAD", "ROLE_RESPONSIBLE"]
 

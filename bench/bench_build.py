@@ -7,7 +7,7 @@ A synthetic ledger per task count: N units, every unit assigned every task (role
 牵头/责任, every fifth with a scope note), task texts taken from the bundled sample (real Chinese
 lengths, including its longest requirements), sections and subsections as in the sample.
 
-- ``ours``: :func:`automation.workbooks.build_workbooks` — everything ``automation build`` does:
+- ``ours``: :func:`automation.workbook.build.build_workbooks` — everything ``automation build`` does:
   template read, ledger reads (tasks, assignments, current answers, contacts), four sheets,
   protection, validations with input messages, print setup, row heights, signed metadata,
   atomic writes, issue records; worker processes on every core.
@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 from automation import clock  # noqa: E402
 from automation.config import Config, UnitSpec, parse_config  # noqa: E402
 from automation.ledger import Ledger  # noqa: E402
-from automation.load import Task, load_tasks  # noqa: E402
+from automation.tasks.load import Task, load_tasks  # noqa: E402
 from automation.units import Assignment  # noqa: E402
-from automation.workbooks import build_workbooks  # noqa: E402
+from automation.workbook.build import build_workbooks  # noqa: E402
 
 TITLE = "基准测试批次"
 NOW = dt.datetime(2021, 11, 1, 9, 30, tzinfo=clock.TZ)

@@ -58,7 +58,7 @@ STATUSES = ("已完成", "推进中", "未启动", "不适用", "完成", "进�
 def _fill(src: Path, out: Path, variant: int) -> None:
     import openpyxl
 
-    from automation.layout import CONTACT_LABEL, TASK_SHEET
+    from automation.workbook.layout import CONTACT_LABEL, TASK_SHEET
 
     wb = openpyxl.load_workbook(src)
     ws = wb[TASK_SHEET]
@@ -87,8 +87,9 @@ def prepare(root: Path, repeat: int) -> tuple[object, Path, Path]:
     from collect_kit import private_config
 
     from automation import clock
-    from automation.workbooks import build_workbooks
-    from automation.workspace import init_batch, open_workspace
+    from automation.workbook.build import build_workbooks
+    from automation.tasks.importing import init_batch
+    from automation.ledger import open_workspace
 
     now = clock.parse("2021-11-01T09:30")
     config = private_config(root / "ws")
@@ -134,9 +135,9 @@ def _proc_cpu(pid: int) -> float:
 
 
 def time_ours(config, files: Path, pristine: Path, now) -> tuple[float, float, int, int]:
-    from automation.collect import collect_paths
+    from automation.collect.pipeline import collect_paths
     from automation.ledger import Ledger
-    from automation.safety import Limits, get_pool
+    from automation.collect.safety import Limits, get_pool
 
     ws = config.workspace
     for name in ("ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm"):
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from automation import clock
-    from automation.safety import shutdown_pool
+    from automation.collect.safety import shutdown_pool
 
     now = clock.parse("2021-11-01T10:00")
     with tempfile.TemporaryDirectory(prefix="bench-collect-") as tmp:

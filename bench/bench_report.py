@@ -12,7 +12,7 @@ files and reminders.
 
 Each variant runs in its own subprocess so its peak RSS (``ru_maxrss``) is its own:
 
-- ``ours``: :func:`automation.report.build_report` — the six sheets, charts, formats, print setup;
+- ``ours``: :func:`automation.progress.report.build_report` — the six sheets, charts, formats, print setup;
 - ``naive``: what one would write first — the ledger's ``current_answers`` and ``history`` into
   DataFrames, ``pivot_table`` / ``crosstab`` for the matrix and counts, ``DataFrame.to_excel`` of
   each sheet through openpyxl (no formats, no charts, no derived 落实情况 text).
@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from automation import clock  # noqa: E402
 from automation.config import Config, UnitSpec, parse_config  # noqa: E402
 from automation.ledger import Ledger  # noqa: E402
-from automation.load import Task  # noqa: E402
+from automation.tasks.load import Task  # noqa: E402
 from automation.units import Assignment  # noqa: E402
 
 TITLE = "基准测试批次"
@@ -146,7 +146,7 @@ def build_ledger(path: Path, n_units: int, n_tasks: int, seed: int = 5) -> dict[
 
 
 def run_ours(ledger_path: Path, out: Path) -> None:
-    from automation.report import build_report
+    from automation.progress.report import build_report
 
     groups = json.loads((ledger_path.parent / "groups.json").read_text(encoding="utf-8"))
     led = Ledger(ledger_path)

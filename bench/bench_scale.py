@@ -14,11 +14,11 @@ Stages, each in its own process (wall time, and peak RSS of the largest process 
 the stage itself or one of its workers — from ``wait4``):
 
 - ``init``: load the table, resolve units and groups, expand assignments, write the ledger;
-- ``build``: :func:`automation.workbooks.build_workbooks` (both cores);
+- ``build``: :func:`automation.workbook.build.build_workbooks` (both cores);
 - ``returns``: what the units do — 90 % return a filled workbook (70 % all 已完成, 20 % partly),
   10 % stay silent; rendered from the issued content with answers filled in (not timed as office work);
-- ``collect``: :func:`automation.collect.collect_paths` on the inbox;
-- ``report``: :func:`automation.report.build_report`;
+- ``collect``: :func:`automation.collect.pipeline.collect_paths` on the inbox;
+- ``report``: :func:`automation.progress.report.build_report`;
 - ``remind``: :func:`automation.remind.send_reminders` one working day before the deadline, outbox
   transport, each reminder with its re-issued pre-filled workbook;
 - naive baselines beside build and collect, on the first ``--baseline-units`` units (per-workbook cost):
@@ -64,7 +64,7 @@ DEPTS = ("发改委", "教育厅", "科技厅", "工信厅", "公安厅", "民�
 
 def make_province(root: Path, n_units: int) -> Path:
     """Write config.toml and the task table for ``n_units`` units; returns the config path."""
-    from automation.load import load_tasks
+    from automation.tasks.load import load_tasks
 
     sample = load_tasks(ROOT / "samples" / "task-table.txt").tasks
     depts = [f"省{DEPTS[i % len(DEPTS)]}" + ("" if i < len(DEPTS) else str(i // len(DEPTS) + 1)) for i in range(80)]
@@ -113,7 +113,7 @@ def make_province(root: Path, n_units: int) -> Path:
 
 def _open(config_path: Path):  # type: ignore[no-untyped-def]
     from automation.config import load_config
-    from automation.workspace import open_workspace
+    from automation.ledger import open_workspace
 
     config = load_config(config_path)
     _ws, ledger = open_workspace(config)
@@ -127,29 +127,29 @@ def stage(name: str, config_path: Path, baseline_units: int) -> dict[str, object
     info: dict[str, object] = {}
     try:
         if name == "init":
-            from automation.workspace import init_batch
+            from automation.tasks.importing import init_batch
 
             result, _ = init_batch(config, ledger, clock.parse(NOW_SEND))
             info = {"tasks": result.task_count, "assignments": result.assignment_count}
         elif name == "build":
-            from automation.workbooks import build_workbooks
+            from automation.workbook.build import build_workbooks
 
             info = {"workbooks": len(build_workbooks(config, ledger, clock.parse(NOW_SEND)))}
         elif name == "returns":
             info = {"files": _returns(config, ledger)}
         elif name == "collect":
-            from automation.collect import collect_paths
+            from automation.collect.pipeline import collect_paths
 
             results = collect_paths(config, ledger, None, clock.parse(NOW_RETURNS))
             info = {"files": len(results), "accepted": sum(r.outcome == "accepted" for r in results),
                     "rows": sum(r.rows_accepted for r in results)}
         elif name == "report":
-            from automation.report import build_report
+            from automation.progress.report import build_report
 
             path = build_report(config, ledger, clock.parse(NOW_RETURNS))
             info = {"mib": round(path.stat().st_size / 2**20, 1)}
         elif name == "remind":
-            from automation.mail import OutboxTransport
+            from automation.mail.core import OutboxTransport
             from automation.remind import send_reminders
 
             sent = send_reminders(config, ledger, clock.parse(NOW_REMIND), OutboxTransport(config.workspace / "outbox"))
@@ -173,7 +173,7 @@ def stage(name: str, config_path: Path, baseline_units: int) -> dict[str, object
 
 
 def _render_returned(job_ctx):  # type: ignore[no-untyped-def]
-    from automation.workbooks import render_workbook
+    from automation.workbook.build import render_workbook
 
     ctx, job, path = job_ctx
     Path(path).write_bytes(render_workbook(ctx, job))
@@ -188,8 +188,8 @@ def _returns(config, ledger) -> int:  # type: ignore[no-untyped-def]
     import multiprocessing
 
     from automation import clock
-    from automation.template import layout_for
-    from automation.workbooks import _context, _Source  # private on purpose: scaffolding, not product
+    from automation.workbook.template import layout_for
+    from automation.workbook.build import _context, _Source  # private on purpose: scaffolding, not product
 
     batch = ledger.require_batch(config.batch.title)
     layout = layout_for(config)

@@ -59,7 +59,7 @@ def fill_workbook(src: Path, out: Path, answers: Mapping[int, Mapping[str, Any]]
     """
     import openpyxl
 
-    from automation.layout import CONTACT_LABEL, PHONE_LABEL, TASK_SHEET
+    from automation.workbook.layout import CONTACT_LABEL, PHONE_LABEL, TASK_SHEET
 
     wb = openpyxl.load_workbook(src)
     ws = wb[TASK_SHEET]
@@ -88,7 +88,7 @@ def edit_metadata(src: Path, out: Path, changes: Mapping[str, str], secret: byte
     """Change metadata values; re-sign with ``secret`` (a forger without it cannot)."""
     import openpyxl
 
-    from automation.layout import META_KEYS, META_SHEET, SIGNATURE_KEY, sign
+    from automation.workbook.layout import META_KEYS, META_SHEET, SIGNATURE_KEY, sign
 
     wb = openpyxl.load_workbook(src)
     ws = wb[META_SHEET]
@@ -141,8 +141,8 @@ def make_corpus(config: Any, ledger: Any, out_dir: Path, now: dt.datetime) -> li
 
     Adds an older batch to the ledger (for the "old batch" file).
     """
-    from automation.layout import META_SHEET, TASK_SHEET
-    from automation.workbooks import build_unit_workbook
+    from automation.workbook.layout import META_SHEET, TASK_SHEET
+    from automation.workbook.build import build_unit_workbook
 
     out_dir.mkdir(parents=True, exist_ok=True)
     batch = ledger.require_batch(config.batch.title)
@@ -297,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         regenerate_encrypted_xls()
     from automation import clock
     from automation.config import load_config
-    from automation.workspace import init_batch, open_workspace
+    from automation.tasks.importing import init_batch
+    from automation.ledger import open_workspace
 
     now = clock.now()
     with tempfile.TemporaryDirectory() as tmp:

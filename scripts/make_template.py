@@ -1,6 +1,6 @@
 """Regenerate templates/report_template.xlsx from the built-in default layout.
 
-Run after changing :data:`automation.layout.DEFAULT_LAYOUT` (or when an office has broken its
+Run after changing :data:`automation.workbook.layout.DEFAULT_LAYOUT` (or when an office has broken its
 template and wants the default back).  The output is reproducible byte for byte, so an
 unchanged layout gives no diff to commit.
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from automation.layout import DEFAULT_LAYOUT
-from automation.template import read_template, write_template
+from automation.workbook.layout import DEFAULT_LAYOUT
+from automation.workbook.template import read_template, write_template
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from automation.config import Config, load_config
 from automation.ledger import Ledger
-from automation.workbooks import build_unit_workbook
+from automation.workbook.build import build_unit_workbook
 
 ROOT = Path(__file__).resolve().parent.parent
 

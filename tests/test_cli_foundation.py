@@ -163,7 +163,7 @@ def test_json_on_a_gbk_console_is_valid_and_lossless(tmp_path):
 
 
 def test_utf16_text_table(tmp_path, sample_path):
-    from automation.load import load_tasks
+    from automation.tasks.load import load_tasks
 
     path = tmp_path / "unicode.txt"  # Excel's "Unicode 文本" / Notepad's "Unicode"
     path.write_bytes(sample_path.read_text(encoding="utf-8").encode("utf-16"))

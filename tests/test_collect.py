@@ -15,8 +15,8 @@ from collect_kit import answers, edit_metadata, fill_workbook, find_header, issu
 
 from automation import clock
 from automation.cli import main
-from automation.collect import collect_bytes, collect_file, collect_paths
-from automation.layout import TASK_SHEET
+from automation.collect.pipeline import collect_bytes, collect_file, collect_paths
+from automation.workbook.layout import TASK_SHEET
 
 UNIT = "市财政局"
 OTHER = "市司法局"
@@ -321,7 +321,7 @@ def test_sender_must_be_registered_and_a_foreign_sender_is_flagged(config, ledge
 def test_a_quarantined_file_is_accepted_once_its_sender_is_registered(config_file, now, blank, tmp_path):
     """The office registers the new address, drops the quarantined copy into the inbox: accepted."""
     from automation.config import load_config
-    from automation.workspace import open_workspace
+    from automation.ledger import open_workspace
 
     config = load_config(config_file)
     _ws, ledger = open_workspace(config)
@@ -407,7 +407,7 @@ def test_cli_collect_json(config_file, config, ledger, now, blank, ws, capsys):
 
 def test_edited_template_round_trip(config, ledger, now, tmp_path):
     """Renamed header, added status option, changed width in the office's template: still collected."""
-    from automation.template import TEMPLATE_STATUS_SHEET, TEMPLATE_TASK_SHEET
+    from automation.workbook.template import TEMPLATE_STATUS_SHEET, TEMPLATE_TASK_SHEET
 
     wb = openpyxl.load_workbook(config.template)
     sheet = wb[TEMPLATE_TASK_SHEET]
@@ -431,7 +431,7 @@ def test_edited_template_round_trip(config, ledger, now, tmp_path):
     got = answers(ledger, config, UNIT)
     # stored in their class, so the report, status and reminders count them
     assert (got[t1]["status"], got[t2]["status"], got[t3]["status"]) == ("推进中", "推进中", "已完成")
-    from automation.report import status_summary
+    from automation.progress.report import status_summary
 
     unit = next(u for u in status_summary(config, ledger, now)["units"] if u["unit"] == UNIT)
     assert (unit["done"], unit["in_progress"]) == (1, 2)
@@ -439,7 +439,7 @@ def test_edited_template_round_trip(config, ledger, now, tmp_path):
 
 def test_a_template_option_that_fits_no_class_is_refused(config):
     from automation.errors import InputError
-    from automation.template import TEMPLATE_STATUS_SHEET, read_template
+    from automation.workbook.template import TEMPLATE_STATUS_SHEET, read_template
 
     wb = openpyxl.load_workbook(config.template)
     statuses = wb[TEMPLATE_STATUS_SHEET]
@@ -462,7 +462,7 @@ def test_received_time_defaults_to_file_time_not_after_now(config, ledger, now, 
 
 def test_a_file_that_breaks_the_interpreter_is_quarantined_and_the_run_goes_on(config, ledger, now, blank, tmp_path,
                                                                                 monkeypatch):
-    import automation.collect as collect_module
+    import automation.collect.pipeline as collect_module
 
     t1 = tasks_of(ledger, config, UNIT)[0]
     fill_workbook(blank, tmp_path / "a.xlsx", {t1: {"落实情况": "推进中", "工作进展及成效": "a"}})
@@ -486,7 +486,7 @@ def test_workbook_from_an_older_table_revision(config, ledger, now, tmp_path):
     """After init --replace renumbers tasks, an old workbook must not file answers under other tasks."""
     import datetime as dt
 
-    from automation.workspace import init_batch
+    from automation.tasks.importing import init_batch
 
     old_book = issued(config, ledger, UNIT, now, tmp_path / "old.xlsx")
     t1, t2, *_ = tasks_of(ledger, config, UNIT)

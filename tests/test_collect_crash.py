@@ -13,8 +13,10 @@ import pytest
 from collect_kit import fill_workbook, issued, listing, private_config, snapshot, tasks_of
 
 from automation import clock
-from automation.collect import CRASH_ENV
-from automation.workspace import Workspace, init_batch, open_workspace
+from automation.collect.pipeline import CRASH_ENV
+from automation.workspace import Workspace
+from automation.tasks.importing import init_batch
+from automation.ledger import open_workspace
 
 NOW = "2021-11-01T10:00"
 UNITS = ("市财政局", "市司法局", "市发改委")

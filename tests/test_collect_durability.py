@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from collect_kit import fill_workbook, issued, listing, tasks_of
 
-from automation.collect import collect_bytes, collect_file, collect_paths, result_line, summarize
+from automation.collect.pipeline import collect_bytes, collect_file, collect_paths, result_line, summarize
 from automation.errors import AutomationError
 from automation.ledger import Ledger
 from automation.workspace import Workspace
@@ -172,7 +172,7 @@ def test_a_file_that_grew_after_the_run_started_is_judged_by_what_is_read(config
     "too big to hold" is what is read, and no more than the limit is ever held."""
     import hashlib
 
-    from automation import collect
+    from automation.collect import pipeline as collect
 
     config = dataclasses.replace(config, collect=dataclasses.replace(config.collect, max_file_mb=0.01))
     run = collect._Run(config, ledger, now)
@@ -198,7 +198,7 @@ def test_a_file_that_cannot_be_removed_does_not_stop_the_run(config, ledger, now
     for path in filled:
         (ws.inbox / path.name).write_bytes(path.read_bytes())
     stuck = filled[0].name
-    with monkeypatch.context() as m, caplog.at_level(logging.WARNING, logger="automation.collect"):
+    with monkeypatch.context() as m, caplog.at_level(logging.WARNING, logger="automation.collect.pipeline"):
         _refuse(m, "unlink", stuck)
         results = collect_paths(config, ledger, None, now)
     assert [r.outcome for r in results] == ["accepted", "accepted"]
@@ -223,7 +223,7 @@ def test_a_too_big_file_locked_before_its_quarantine_copy_is_skipped(config, led
         return real_open(file, *args, **kw)
 
     with monkeypatch.context() as m:
-        m.setattr("automation.collect.open", locked_open, raising=False)  # collect.py's open only, not hashing
+        m.setattr("automation.collect.pipeline.open", locked_open, raising=False)  # collect.py's open only, not hashing
         (result,) = collect_paths(config, ledger, None, now)
     assert result.outcome == "skipped" and "无法读取" in result.reason
     assert ledger.submissions() == [] and listing(ws.quarantine) == [] and big.exists()
@@ -266,7 +266,7 @@ def test_a_failed_archive_copy_stores_nothing_it_would_point_at_and_removes_no_i
         config, ledger, now, ws, filled, monkeypatch):
     """A batched copy that fails (disk full) must not leave rows that point at it, and every input stays
     in the inbox for the next run."""
-    import automation.collect as collect
+    import automation.collect.pipeline as collect
 
     for path in filled:
         (ws.inbox / path.name).write_bytes(path.read_bytes())
@@ -315,7 +315,7 @@ def test_a_lost_archive_copy_is_restored_from_the_input_still_in_the_inbox(confi
     archive = Path(first.archive_path)
     archive.unlink()
     (ws.inbox / filled[0].name).write_bytes(filled[0].read_bytes())
-    with caplog.at_level(logging.WARNING, logger="automation.collect"):
+    with caplog.at_level(logging.WARNING, logger="automation.collect.pipeline"):
         again = collect_paths(config, ledger, None, now)[0]
     assert again.outcome == "duplicate" and again.submission_id == first.submission_id
     assert archive.read_bytes() == filled[0].read_bytes()
@@ -361,7 +361,7 @@ def test_a_group_the_database_undoes_by_itself_removes_no_input(config, ledger, 
 
 
 def test_a_failed_commit_removes_no_input(config, ledger, now, ws, filled, monkeypatch):
-    import automation.collect as collect
+    import automation.collect.pipeline as collect
 
     _all_in_inbox(ws, filled)
     monkeypatch.setattr(collect, "_FLUSH_EVERY", 1)  # flush after every file, as after the 64th
@@ -403,7 +403,7 @@ def test_a_leftover_temporary_copy_under_this_process_id_does_not_block_a_run(co
 
 def test_the_write_lock_is_not_held_while_waiting_for_a_parse(config, ledger, now, ws, filled, monkeypatch):
     """Another writer (the service's IMAP intake) must not wait for a slow parse in a collect run."""
-    from automation.safety import ParserPool
+    from automation.collect.safety import ParserPool
 
     _all_in_inbox(ws, filled)
     seen = []

@@ -18,9 +18,11 @@ import pytest
 from collect_kit import corpus, fill_workbook, issued, listing, private_config, snapshot, tasks_of
 
 from automation import clock
-from automation.collect import collect_bytes, collect_paths
-from automation.safety import WORKER_NICENESS, Limits, ParseFailed, ParserPool, Refused, precheck
-from automation.workspace import Workspace, init_batch, open_workspace
+from automation.collect.pipeline import collect_bytes, collect_paths
+from automation.collect.safety import WORKER_NICENESS, Limits, ParseFailed, ParserPool, Refused, precheck
+from automation.workspace import Workspace
+from automation.tasks.importing import init_batch
+from automation.ledger import open_workspace
 
 NOW = clock.parse("2021-11-01T09:30")
 
@@ -346,7 +348,7 @@ def test_the_parser_reads_exactly_the_parts_that_were_checked(world, tmp_path):
 
     import python_calamine as pc
 
-    from automation.safety import checked
+    from automation.collect.safety import checked
 
     _config, _ledger, root, _entries = world
     good = next((root / "good").iterdir())

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from automation import clock
-from automation.collect import collect_file
+from automation.collect.pipeline import collect_file
 from automation.ledger import Ledger
 from automation.text import normalize_status
-from automation.values import parse_date
-from automation.workspace import init_batch
+from automation.collect.values import parse_date
+from automation.tasks.importing import init_batch
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "libreoffice"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8")) if (

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from automation.layout import DEFAULT_LAYOUT
-from automation.values import (
+from automation.workbook.layout import DEFAULT_LAYOUT
+from automation.collect.values import (
     ValueProblem,
     cell_ref,
     cell_text,

@@ -19,7 +19,7 @@ from dovecot_server import DOVECOT, Dovecot, start_dovecot
 from automation import clock
 from automation.config import Config, ImapConfig
 from automation.errors import AutomationError, ConfigError
-from automation.intake import (
+from automation.mail.intake import (
     collect_imap,
     decode_bytes,
     decode_header_value,
@@ -378,7 +378,7 @@ def filled_workbook(config, ledger, unit_name: str, progress: str) -> bytes:
 
     import openpyxl
 
-    from automation.workbooks import build_unit_workbook
+    from automation.workbook.build import build_unit_workbook
 
     batch = ledger.require_batch(config.batch.title)
     unit = ledger.unit_by_name(unit_name)
@@ -403,7 +403,7 @@ def test_the_real_collector_checks_the_sender(mailbox, ledger, now):
     mailbox.append(message("fgw@np.example.com", "代报", [
         (utf8_2231_attachment("财政局的表.xlsx"), filled_workbook(cfg, ledger, "市财政局", "发改委代为转交"))]))
 
-    result = collect_imap(cfg, ledger, now)  # the real automation.collect.collect_bytes
+    result = collect_imap(cfg, ledger, now)  # the real automation.collect.pipeline.collect_bytes
 
     assert result.error is None and result.moved == 3
     own, stranger, other = result.files

@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 
 from automation.errors import InputError
-from automation.load import load_tasks, read_rows
+from automation.tasks.load import load_tasks, read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "task-table.txt"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from automation.load import load_tasks
+from automation.tasks.load import load_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 CJK = r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef“”‘’]"

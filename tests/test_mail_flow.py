@@ -15,11 +15,11 @@ from smtp_server import USER, smtp_server
 
 from automation import clock
 from automation.cli import main
-from automation.collect import FileResult, collect_file
+from automation.collect.pipeline import FileResult, collect_file
 from automation.config import Config
 from automation.ledger import Ledger
-from automation.mail import SmtpTransport, distribute, send_receipts
-from automation.workbooks import build_unit_workbook, workbook_filename
+from automation.mail.core import SmtpTransport, distribute, send_receipts
+from automation.workbook.build import build_unit_workbook, workbook_filename
 
 NOW = dt.datetime(2021, 11, 1, 9, 30, tzinfo=clock.TZ)
 

@@ -11,13 +11,14 @@ import openpyxl
 import pytest
 from smtp_server import PASSWORD, USER, Handler, make_certificate, smtp_server
 
-from automation import clock, letters
+from automation import clock
+from automation.mail import letters
 from automation.cli import main
-from automation.collect import collect_file
+from automation.collect.pipeline import collect_file
 from automation.config import Config
 from automation.ledger import Ledger
-from automation.mail import SmtpTransport, pending_receipts, receipt_key, send_receipts
-from automation.workbooks import build_unit_workbook
+from automation.mail.core import SmtpTransport, pending_receipts, receipt_key, send_receipts
+from automation.workbook.build import build_unit_workbook
 
 NOW = dt.datetime(2021, 11, 2, 9, 30, tzinfo=clock.TZ)
 UNIT = "市财政局"

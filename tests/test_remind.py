@@ -20,10 +20,11 @@ from automation import clock
 from automation.cli import main
 from automation.config import Config, load_config
 from automation.ledger import Ledger
-from automation.mail import OutboxTransport
+from automation.mail.core import OutboxTransport
 from automation.remind import due_reminders, schedule, send_reminders
 from automation.workdays import WorkCalendar
-from automation.workspace import init_batch, open_workspace
+from automation.tasks.importing import init_batch
+from automation.ledger import open_workspace
 
 D = dt.date
 TZ = clock.TZ

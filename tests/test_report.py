@@ -22,7 +22,7 @@ import pytest
 from automation import clock
 from automation.cli import main
 from automation.config import load_config
-from automation.report import (
+from automation.progress.report import (
     ASSIGNMENT_KEYS,
     SHEETS,
     build_report,
@@ -30,7 +30,7 @@ from automation.report import (
     status_summary,
     text_lines,
 )
-from automation.summary import (
+from automation.progress.summary import (
     CURRENT_COLUMNS,
     Counts,
     count_statuses,
@@ -41,7 +41,8 @@ from automation.summary import (
     unit_list_text,
 )
 from automation.workdays import WorkCalendar
-from automation.workspace import init_batch, open_workspace
+from automation.tasks.importing import init_batch
+from automation.ledger import open_workspace
 
 NOW = dt.datetime(2021, 11, 1, 9, 30, tzinfo=clock.TZ)
 LATE = dt.datetime(2021, 12, 20, 10, 0, tzinfo=clock.TZ)       # Monday after the 12-15 (Wednesday) deadline

@@ -19,9 +19,9 @@ import pytest
 from automation import clock
 from automation.config import Config
 from automation.errors import AutomationError, LedgerError
-from automation.intake import IntakeResult, MessageOutcome
+from automation.mail.intake import IntakeResult, MessageOutcome
 from automation.ledger import Ledger
-from automation.mail import Delivery, MailConnectionError, recipients_of, send_receipts
+from automation.mail.core import Delivery, MailConnectionError, recipients_of, send_receipts
 from automation.service import LOCK_FILE, AlreadyRunning, InstanceLock, Service
 
 START = dt.datetime(2021, 11, 1, 8, 55, tzinfo=clock.TZ)  # a Monday
@@ -329,7 +329,7 @@ def test_sigterm_stops_the_real_command_cleanly(config_file: Path):
 
 def test_the_service_keeps_one_latest_report(config, ledger, now):
     """automation run refreshes a fixed file instead of adding a timestamped one per poll."""
-    from automation.report import latest_report_path
+    from automation.progress.report import latest_report_path
     from automation.service import Service
 
     ticks = [now]

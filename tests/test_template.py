@@ -11,8 +11,8 @@ from openpyxl.styles import PatternFill
 from openpyxl.styles.colors import Color
 
 from automation.errors import InputError
-from automation.layout import DEFAULT_LAYOUT, LISTS_SHEET, META_SHEET, TASK_SHEET
-from automation.template import (
+from automation.workbook.layout import DEFAULT_LAYOUT, LISTS_SHEET, META_SHEET, TASK_SHEET
+from automation.workbook.template import (
     TEMPLATE_HELP_SHEET,
     TEMPLATE_STATUS_SHEET,
     TEMPLATE_TASK_SHEET,
@@ -20,7 +20,7 @@ from automation.template import (
     read_template,
     write_template,
 )
-from automation.workbooks import build_workbooks
+from automation.workbook.build import build_workbooks
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "templates" / "report_template.xlsx"

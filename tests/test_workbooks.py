@@ -18,7 +18,7 @@ import python_calamine
 from automation.config import Office, load_config
 from automation.errors import InputError, UnknownUnitError
 from automation.fsutil import sha256_file
-from automation.layout import (
+from automation.workbook.layout import (
     CONTACT_LABEL,
     DEFAULT_LAYOUT,
     HEADER_ROW,
@@ -33,7 +33,7 @@ from automation.layout import (
     verify,
 )
 from automation.ledger import Ledger
-from automation.workbooks import (
+from automation.workbook.build import (
     BuildContext,
     WorkbookJob,
     build_unit_workbook,
@@ -42,7 +42,8 @@ from automation.workbooks import (
     render_workbook,
     workbook_filename,
 )
-from automation.workspace import init_batch, open_workspace
+from automation.tasks.importing import init_batch
+from automation.ledger import open_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "libreoffice"

@@ -10,7 +10,7 @@ import pytest
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
-from automation.xlsxbulk import BulkSheet, RowWriter, splice, xml_text
+from automation.workbook.xlsxbulk import BulkSheet, RowWriter, splice, xml_text
 
 HOSTILE = ["=1+1", '=HYPERLINK("http://x","y")', "=cmd|' /c calc'!A1", "<b>&amp;</b>", "a\x01b\x1fc",
            "literal _x000D_ stays", " leading and trailing ", "两行\n文字", "制表\t符"]

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .text import canonical_status, normalize_status, squash
+from automation.text import canonical_status, normalize_status, squash
 
 __all__ = [
     "ValueProblem",

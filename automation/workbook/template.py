@@ -1,11 +1,11 @@
-"""The office's template: ``templates/report_template.xlsx`` ⇄ :class:`~automation.layout.Layout`.
+"""The office's template: ``templates/report_template.xlsx`` ⇄ :class:`~automation.workbook.layout.Layout`.
 
 The office changes the look of the assignment workbooks in Excel or WPS, not in code, so the
 template is an ordinary workbook whose *cells* are the settings:
 
 - ``任务清单``: A1 the title (``{batch}`` ``{unit}`` ``{deadline}``, styled as the title); row 3 the
   header (label, order, width, font, fill and border per column); row 4 ``对应内容``, the fixed
-  name of what each column holds (:data:`~automation.layout.FIELD_NAMES`) so a header may be
+  name of what each column holds (:data:`~automation.workbook.layout.FIELD_NAMES`) so a header may be
   renamed or moved freely; row 5 ``是否填报`` 是/否; row 6 the input message of a fill-in column;
   rows 7–9 style samples for section, subsection and task rows (the cell holding the sample
   text gives the heading styles; task cells of a fill-in column give the fill style, of any
@@ -20,7 +20,7 @@ template is an ordinary workbook whose *cells* are the settings:
 :func:`read_template` (openpyxl) turns the file into a Layout whose ``version`` hashes its
 content; :func:`write_template` (xlsxwriter, fixed document dates so the bytes are reproducible)
 writes one.  ``read_template(write_template(L)) == L`` for the default layout, so an untouched
-template keeps the version of :data:`~automation.layout.DEFAULT_LAYOUT`.  A template broken in
+template keeps the version of :data:`~automation.workbook.layout.DEFAULT_LAYOUT`.  A template broken in
 Excel gives an :class:`~automation.errors.InputError` naming the sheet and cell.
 """
 
@@ -35,10 +35,19 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from .config import Config
-from .errors import InputError
-from .layout import DEFAULT_LAYOUT, FIELD_NAMES, FILL_KEYS, HELP_SHEET, TASK_KEYS, TASK_SHEET, Column, Layout
-from .text import STATUS_OPTIONS, canonical_status
+from automation.config import Config
+from automation.errors import InputError
+from automation.text import STATUS_OPTIONS, canonical_status
+from automation.workbook.layout import (
+    DEFAULT_LAYOUT,
+    FIELD_NAMES,
+    FILL_KEYS,
+    HELP_SHEET,
+    TASK_KEYS,
+    TASK_SHEET,
+    Column,
+    Layout,
+)
 
 __all__ = [
     "read_template",
@@ -381,7 +390,7 @@ def write_template(path: Path, layout: Layout = DEFAULT_LAYOUT) -> None:
     """Write ``layout`` as an editable template (atomically; same layout → same bytes)."""
     import xlsxwriter
 
-    from .fsutil import atomic_path
+    from automation.fsutil import atomic_path
 
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -3,8 +3,8 @@
 The ledger stores raw answers; everything a reader sees on top of them — the task-level
 落实情况 line (``推进中（已完成 14/21，未报 3）``), the units that have not finished a task, the
 per-unit progress row, completion rates, overdue working days, the red/yellow/green level and the
-"worst first" order — is derived here by plain functions.  :mod:`automation.report` (the workbook)
-and :func:`automation.report.status_summary` (the terminal and ``--json``) both call them, so the
+"worst first" order — is derived here by plain functions.  :mod:`automation.progress.report` (the workbook)
+and :func:`automation.progress.report.status_summary` (the terminal and ``--json``) both call them, so the
 two views cannot disagree.
 
 Definitions (documented in the README, tested in tests/test_report.py):
@@ -30,13 +30,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import clock
-from .config import Config
-from .ledger import Batch, Ledger
-from .load import Task
-from .text import STATUS_OPTIONS, canonical_status
-from .units import ROLE_LEAD
-from .workdays import WorkCalendar
+from automation import clock
+from automation.config import Config
+from automation.ledger import Ledger
+from automation.model import Batch, Task
+from automation.text import STATUS_OPTIONS, canonical_status
+from automation.units import ROLE_LEAD
+from automation.workdays import WorkCalendar
 
 __all__ = [
     "DONE", "IN_PROGRESS", "NOT_STARTED", "NOT_APPLICABLE", "UNREPORTED", "STATUSES", "FINISHED",

@@ -15,12 +15,13 @@ import io
 import re
 import zipfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .text import (
+from automation.errors import InputError
+from automation.model import Task
+from automation.text import (
     looks_like_units,
     normalize_status,
     normalize_text,
@@ -85,41 +86,6 @@ class LoadProblem:
         where = f"第 {self.row} 行" if self.row else "表格"
         tail = f"：{self.raw}" if self.raw else ""
         return f"{where}：{self.message}{tail}"
-
-
-@dataclass
-class Task:
-    """One task of the table, normalised.  ``raw`` keeps the source cells for traceability."""
-
-    number: int
-    section: str | None
-    section_title: str | None
-    subsection: str | None
-    subsection_title: str | None
-    title: str
-    requirement: str
-    lead: list[str]
-    responsible: list[str]
-    status: str
-    deadline: str | None
-    unit_notes: dict[str, str]
-    extra: dict[str, str]
-    source_row: int
-    raw: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """The public ``tasks show --json`` shape (exactly these keys)."""
-        d = asdict(self)
-        d.pop("raw")
-        return d
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Task:
-        known = {k: data.get(k) for k in cls.__dataclass_fields__}
-        known["raw"] = data.get("raw") or {}
-        known["unit_notes"] = data.get("unit_notes") or {}
-        known["extra"] = data.get("extra") or {}
-        return cls(**known)
 
 
 @dataclass

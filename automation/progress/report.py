@@ -12,11 +12,11 @@ Stage 6 of the loop: what the office hands its leaders.  One workbook, six sheet
 5. 问题清单 — every problem found in collection, and every quarantined file;
 6. 提交记录 — every response received: when, unit, task, old → new status, source file.
 
-Every value is derived by :mod:`automation.summary`, which ``status`` uses too.  Text from
+Every value is derived by :mod:`automation.progress.summary`, which ``status`` uses too.  Text from
 units and task tables is never a formula or a link: the workbook is written with
 ``strings_to_formulas`` / ``strings_to_urls`` off and ``write_string``, and the rows of the three
 sheets that grow with the batch (millions of cells at scale) as string cells through
-:mod:`automation.xlsxbulk`.
+:mod:`automation.workbook.xlsxbulk`.
 The whole report reads the ledger inside one read transaction, so a ``collect`` running at the
 same time never makes the sheets disagree with each other.
 """
@@ -34,12 +34,11 @@ from typing import Any
 import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
-from . import clock
-from .config import Config
-from .fsutil import atomic_path, safe_filename
-from .layout import DEFAULT_LAYOUT
-from .ledger import Ledger
-from .summary import (
+from automation import clock
+from automation.config import Config
+from automation.fsutil import atomic_path, safe_filename
+from automation.ledger import Ledger
+from automation.progress.summary import (
     DONE,
     IN_PROGRESS,
     LEVEL_NAMES,
@@ -57,7 +56,8 @@ from .summary import (
     role_text,
     submission_files,
 )
-from .xlsxbulk import BulkSheet, Inline, RowWriter, Shared, splice
+from automation.workbook.layout import DEFAULT_LAYOUT
+from automation.workbook.xlsxbulk import BulkSheet, Inline, RowWriter, Shared, splice
 
 __all__ = [
     "SHEETS", "ReportInfo", "build_report", "create_report", "status_summary", "default_report_path",
@@ -564,7 +564,7 @@ def _inline(w: RowWriter, text: str, width: float) -> tuple[Inline, int]:
 
 
 def render_detail_rows(rows: Iterable[Sequence[Any]], titles: dict[int, str], w: RowWriter) -> None:
-    """Write the 进展明细 body: one row per :data:`~automation.summary.CURRENT_COLUMNS` tuple.
+    """Write the 进展明细 body: one row per :data:`~automation.progress.summary.CURRENT_COLUMNS` tuple.
 
     Values that repeat on many rows are shared strings, escaped and measured once (this loop
     runs once per assignment: 200,000 times at scale).

@@ -11,7 +11,7 @@ print cleanly on A4, and come back in a form the collector can trust:
 - print-ready: A4 landscape, one page wide, header row repeated, page x of y in the footer, row
   heights estimated from the wrapped length of the Chinese text because no client autofits
   rows of wrapped text written by a library;
-- a very hidden metadata sheet signed with the batch secret (:mod:`automation.layout`), so a
+- a very hidden metadata sheet signed with the batch secret (:mod:`automation.workbook.layout`), so a
   renamed or re-saved file is still tied to its unit and batch and a forged one is detected;
 - text from task tables and units is always written with ``write_string`` and the writer has
   ``strings_to_formulas``/``strings_to_urls`` off: it never becomes a live formula or link.
@@ -32,11 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import clock
-from .config import Config, Office
-from .errors import InputError
-from .fsutil import atomic_write_bytes, safe_filename, sha256_bytes
-from .layout import (
+from automation import clock
+from automation.config import Config, Office
+from automation.errors import InputError
+from automation.fsutil import atomic_write_bytes, safe_filename, sha256_bytes
+from automation.ledger import Ledger
+from automation.model import Batch
+from automation.units import Registry
+from automation.workbook.layout import (
     CONTACT_LABEL,
     HEADER_ROW,
     HELP_SHEET,
@@ -50,8 +53,6 @@ from .layout import (
     Layout,
     sign,
 )
-from .ledger import Batch, Ledger
-from .units import Registry
 
 __all__ = [
     "BuiltWorkbook",
@@ -593,7 +594,7 @@ def _pool_context() -> Any:
     # forkserver: no fork of a process holding an SQLite connection and threads; spawn on Windows.
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["automation.workbooks", "xlsxwriter"])
+        ctx.set_forkserver_preload(["automation.workbook.build", "xlsxwriter"])
         return ctx
     return mp.get_context("spawn")
 
@@ -640,13 +641,13 @@ def _run(ctx: BuildContext, jobs: list[WorkbookJob], workers: int,
 
 
 def _default_dir(config: Config) -> Path:
-    from .workspace import Workspace
+    from automation.workspace import Workspace
 
     return Workspace(config.workspace).workbooks
 
 
 def _layout(config: Config) -> Layout:
-    from .template import layout_for
+    from automation.workbook.template import layout_for
 
     return layout_for(config)
 

@@ -23,7 +23,7 @@ Stage 5 of the loop.  Three layers, each usable on its own:
   that got both shows one).
 
 :func:`distribute` and :func:`send_receipts` are the two mailings of this module; reminders are in
-:mod:`automation.remind`.  The Chinese texts live in :mod:`automation.letters`.
+:mod:`automation.remind`.  The Chinese texts live in :mod:`automation.mail.letters`.
 """
 
 from __future__ import annotations
@@ -51,11 +51,12 @@ from email.utils import format_datetime, formataddr, getaddresses
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import clock
-from .config import Config, MailConfig
-from .errors import AutomationError, ConfigError
-from .fsutil import atomic_write_bytes, safe_filename
-from .ledger import Batch, Ledger, UnitRow
+from automation import clock
+from automation.config import Config, MailConfig
+from automation.errors import AutomationError, ConfigError
+from automation.fsutil import atomic_write_bytes, safe_filename
+from automation.ledger import Ledger
+from automation.model import Batch, UnitRow
 
 __all__ = [
     "Attachment",
@@ -603,7 +604,7 @@ def transport_from_config(config: Config, workspace: Any = None) -> Transport:
     ``workspace``: a :class:`~automation.workspace.Workspace`, its root path, or None for the
     configured workspace; outbox mode writes to ``<root>/outbox``.
     """
-    from .workspace import Workspace
+    from automation.workspace import Workspace
 
     if workspace is None:
         root = config.workspace
@@ -814,7 +815,7 @@ def _select_units(config: Config, ledger: Ledger, batch: Batch, names: Sequence[
     units = ledger.assigned_units(batch.id)
     if not names:
         return units
-    from .units import Registry
+    from automation.units import Registry
 
     registry = Registry.from_config(config)
     wanted = {u for n in names for u in registry.resolve(n, where="--unit")}
@@ -828,7 +829,7 @@ def _no_address(key: str, purpose: str, unit: UnitRow, subject: str) -> SendResu
 
 def _current_workbook(ledger: Ledger, batch: Batch, unit: UnitRow) -> Path | None:
     """The latest built workbook for the unit if it is on disk, intact and for the current tasks."""
-    from .fsutil import sha256_file
+    from automation.fsutil import sha256_file
 
     row = ledger.execute(
         "SELECT path, sha256, tasks_json FROM issues WHERE batch_id = ? AND unit_id = ? AND purpose = 'build' "
@@ -859,7 +860,7 @@ def distribute(
     Idempotent per (batch, table revision, unit): a re-run sends only what has not gone out;
     a new task-table revision is a new distribution.  Missing or stale workbooks are built first.
     """
-    from . import letters
+    from automation.mail import letters
 
     batch = ledger.require_batch(config.batch.title)
     selected = _select_units(config, ledger, batch, units)
@@ -904,7 +905,7 @@ def _ensure_workbooks(config: Config, ledger: Ledger, batch: Batch, units: Seque
         else:
             paths[unit.id] = path
     if missing:
-        from .workbooks import build_workbooks
+        from automation.workbook.build import build_workbooks
 
         for built in build_workbooks(config, ledger, now, units=[u.name for u in missing]):
             paths[built.unit_id] = Path(built.path)
@@ -928,8 +929,8 @@ def receipt_key(result: Any) -> str:
 class ReceiptSource:
     """A returned file a 回执 is owed for, rebuilt from the ledger.
 
-    It carries the fields of :class:`automation.collect.FileResult` that :func:`send_receipts`
-    and :func:`automation.letters.receipt_letter` read, so both kinds can be mixed.
+    It carries the fields of :class:`automation.collect.pipeline.FileResult` that :func:`send_receipts`
+    and :func:`automation.mail.letters.receipt_letter` read, so both kinds can be mixed.
     """
 
     file_name: str
@@ -1044,12 +1045,12 @@ def send_receipts(
 ) -> list[SendResult]:
     """回执: one message per returned file from a known unit (accepted or quarantined).
 
-    ``results`` are :class:`automation.collect.FileResult` or :class:`ReceiptSource` (what
+    ``results`` are :class:`automation.collect.pipeline.FileResult` or :class:`ReceiptSource` (what
     :func:`pending_receipts` finds owed: the CLI and the service send those, so a receipt that
     could not go out in one run goes out in the next).  Duplicates (a file already processed)
     and files from unknown senders get none.  Idempotent per submission (file hash and outcome).
     """
-    from . import letters
+    from automation.mail import letters
 
     if not config.collect.receipts:
         return []

@@ -1,6 +1,6 @@
 """Read a returned workbook's 任务清单 sheet: find the header, match rows by task number, judge values.
 
-No ledger access and no I/O: :mod:`automation.collect` identifies the file (batch, unit, layout)
+No ledger access and no I/O: :mod:`automation.collect.pipeline` identifies the file (batch, unit, layout)
 and hands this module the parsed cells, the unit's assignments and the rules; it gets back the
 responses to store and every problem found, each naming its sheet and cell.
 
@@ -20,20 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .layout import (
-    CONTACT_LABEL,
-    FILL_KEYS,
-    HELP_SHEET,
-    LISTS_SHEET,
-    META_SHEET,
-    PHONE_LABEL,
-    TASK_SHEET,
-    Layout,
-)
-from .load import Task
-from .safety import ParsedBook, ParsedSheet
-from .text import canonical_status, squash
-from .values import (
+from automation.collect.safety import ParsedBook, ParsedSheet
+from automation.collect.values import (
     FORMULA_TRIGGERS,
     UNREPORTED,
     ValueProblem,
@@ -43,6 +31,18 @@ from .values import (
     parse_date,
     parse_status,
     parse_task_number,
+)
+from automation.model import Task
+from automation.text import canonical_status, squash
+from automation.workbook.layout import (
+    CONTACT_LABEL,
+    FILL_KEYS,
+    HELP_SHEET,
+    LISTS_SHEET,
+    META_SHEET,
+    PHONE_LABEL,
+    TASK_SHEET,
+    Layout,
 )
 
 __all__ = ["SheetReading", "Evaluation", "Rules", "NoTaskSheet", "read_task_sheet", "read_metadata", "evaluate"]

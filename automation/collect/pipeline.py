@@ -23,9 +23,9 @@ left: the next run sees a duplicate and removes it.  Re-running on the same file
 nothing, and a run killed at any point can simply be run again (what was stored is then a
 duplicate and leaves the inbox; what was not is processed).
 
-Parsing happens in :mod:`automation.safety`'s worker subprocesses (pre-checks, memory limit,
+Parsing happens in :mod:`automation.collect.safety`'s worker subprocesses (pre-checks, memory limit,
 timeout); the workers parse the next files while this process validates and stores the current
-one.  The sheet itself is judged by :mod:`automation.returned`, values by :mod:`automation.values`.
+one.  The sheet itself is judged by :mod:`automation.collect.returned`, values by :mod:`automation.collect.values`.
 
 Files from a mailbox carry a ``sender``: it must be a registered unit address (``email``/``cc``)
 or the file is quarantined; a unit's address sending another unit's signed workbook is accepted
@@ -51,17 +51,40 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
-from . import clock
-from .config import Config
-from .errors import AutomationError
-from .fsutil import safe_filename, sha256_bytes
-from .layout import DEFAULT_LAYOUT, META_KEYS, META_MAGIC, META_SHEET, TASK_SHEET, Layout, verify
-from .ledger import Batch, Ledger, UnitRow
-from .load import Task
-from .returned import NoTaskSheet, Rules, SheetReading, evaluate, read_metadata, read_task_sheet
-from .safety import SUPPORTED_SUFFIXES, Limits, ParsedBook, ParserPool, Refused, get_pool, unsupported_reason
-from .text import squash
-from .workspace import Workspace
+from automation import clock
+from automation.collect.returned import (
+    NoTaskSheet,
+    Rules,
+    SheetReading,
+    evaluate,
+    read_metadata,
+    read_task_sheet,
+)
+from automation.collect.safety import (
+    SUPPORTED_SUFFIXES,
+    Limits,
+    ParsedBook,
+    ParserPool,
+    Refused,
+    get_pool,
+    unsupported_reason,
+)
+from automation.config import Config
+from automation.errors import AutomationError
+from automation.fsutil import safe_filename, sha256_bytes
+from automation.ledger import Ledger
+from automation.model import Batch, Task, UnitRow
+from automation.text import squash
+from automation.workbook.layout import (
+    DEFAULT_LAYOUT,
+    META_KEYS,
+    META_MAGIC,
+    META_SHEET,
+    TASK_SHEET,
+    Layout,
+    verify,
+)
+from automation.workspace import Workspace
 
 __all__ = ["FileResult", "collect_paths", "collect_file", "collect_bytes", "summarize", "CRASH_ENV"]
 

@@ -1,15 +1,15 @@
 """The workbook contract: one layout spec drives both the writer and the parser.
 
-The builder (:mod:`automation.workbooks`) writes assignment workbooks from a :class:`Layout`;
-the collector (:mod:`automation.collect`) reads returned workbooks with the *same* layout, looked
+The builder (:mod:`automation.workbook.build`) writes assignment workbooks from a :class:`Layout`;
+the collector (:mod:`automation.collect.pipeline`) reads returned workbooks with the *same* layout, looked
 up in the ledger by the template version recorded in the file's metadata sheet, so the two
 cannot drift even after the office edits the template.
 
 The office edits ``templates/report_template.xlsx`` (column order, labels, widths, styles,
-fill-in flags, status options, instructions); :func:`automation.template.read_template` turns
+fill-in flags, status options, instructions); :func:`automation.workbook.template.read_template` turns
 it into a Layout.  :data:`DEFAULT_LAYOUT` is what ``scripts/make_template.py`` writes.
 
-An issued workbook (what :func:`automation.workbooks.build_unit_workbook` writes):
+An issued workbook (what :func:`automation.workbook.build.build_unit_workbook` writes):
 
 - :data:`TASK_SHEET` (任务清单): row 1 the title (:attr:`Layout.title_format`); row 2 the contact
   row: a cell ``填报联系人：`` (:data:`CONTACT_LABEL` followed by a full-width colon, possibly

@@ -13,11 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import clock
-from .config import Config
-from .layout import DEFAULT_LAYOUT
-from .ledger import Batch, UnitRow
-from .load import Task
+from automation import clock
+from automation.config import Config
+from automation.model import Batch, Task, UnitRow
+from automation.workbook.layout import DEFAULT_LAYOUT
 
 __all__ = ["Letter", "cover_letter", "receipt_letter", "reminder_letter", "cn_date"]
 
@@ -159,7 +158,7 @@ def _tasks_phrase(value: Any) -> str:
 
 
 def receipt_letter(config: Config, batch: Batch | None, unit: UnitRow, result: Any, now: dt.datetime) -> Letter:
-    """回执 for one returned file (a :class:`automation.collect.FileResult`)."""
+    """回执 for one returned file (a :class:`automation.collect.pipeline.FileResult`)."""
     name = str(getattr(result, "file_name", "") or "")
     problems = [p if isinstance(p, Mapping) else vars(p) for p in (getattr(result, "problems", None) or [])]
     received = getattr(result, "received_at", None)

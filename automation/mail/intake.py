@@ -38,11 +38,11 @@ from email.policy import Compat32
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from . import clock
-from .config import Config, ImapConfig
-from .errors import AutomationError, ConfigError
-from .fsutil import safe_filename
-from .ledger import Ledger
+from automation import clock
+from automation.config import Config, ImapConfig
+from automation.errors import AutomationError, ConfigError
+from automation.fsutil import safe_filename
+from automation.ledger import Ledger
 
 __all__ = [
     "collect_imap",
@@ -60,7 +60,7 @@ __all__ = [
     "UNSUPPORTED_EXTENSIONS",
 ]
 
-log = logging.getLogger("automation.intake")
+log = logging.getLogger("automation.mail.intake")
 
 WORKBOOK_EXTENSIONS = (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")
 #: WPS's own formats: reported back to the unit as "please save as .xlsx", never parsed.
@@ -553,7 +553,7 @@ class _Session:
 
     def _send_id(self) -> None:
         """RFC 2971 ID: 163/126 answer "Unsafe Login" to SELECT from a client that did not identify itself."""
-        from . import __version__
+        from automation import __version__
 
         args = f'("name" "duban-automation" "version" "{__version__}" "vendor" "duban")'
         try:
@@ -658,7 +658,7 @@ def _record(ledger: Ledger, key: str, now: dt.datetime, state: str, *, folder: s
 
 
 def _default_collector() -> Collector:
-    from .collect import collect_bytes
+    from automation.collect.pipeline import collect_bytes
 
     return collect_bytes
 
@@ -673,7 +673,7 @@ def collect_imap(
 ) -> IntakeResult:
     """Collect every unseen message with workbook attachments from ``[imap] folder``.
 
-    ``collector`` defaults to :func:`automation.collect.collect_bytes`; ``client_factory`` (tests)
+    ``collector`` defaults to :func:`automation.collect.pipeline.collect_bytes`; ``client_factory`` (tests)
     returns a connected, unauthenticated :class:`imaplib.IMAP4` for the ``[imap]`` settings.
     Configuration, connection and login problems raise :class:`AutomationError`; a connection
     that breaks off after that returns what was done so far with ``error`` set.

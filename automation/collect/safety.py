@@ -646,7 +646,7 @@ def _lower_priority() -> None:
 
 
 def worker_main(argv: Sequence[str]) -> int:
-    """Serve parse requests on stdin/stdout until EOF (``python -m automation.safety --worker``)."""
+    """Serve parse requests on stdin/stdout until EOF (``python -m automation.collect.safety --worker``)."""
     limits = Limits(**json.loads(argv[0]))
     # The memory cap exists where RLIMIT_AS does (Linux, the 信创 systems).  Windows has no
     # rlimit; a Job Object memory limit would do, but it is not set here: it cannot be tested on
@@ -971,7 +971,7 @@ class ParserPool:
     def __init__(self, limits: Limits, argv: Sequence[str] | None = None, workers: int | None = None,
                  io_mode: str | None = None) -> None:
         self.limits = limits
-        self.argv = list(argv) if argv else [sys.executable, "-m", "automation.safety", "--worker",
+        self.argv = list(argv) if argv else [sys.executable, "-m", "automation.collect.safety", "--worker",
                                              json.dumps(asdict(limits))]
         count = workers if workers is not None else min(2, os.cpu_count() or 1)
         mode = io_mode or IO_MODE
@@ -1108,4 +1108,4 @@ atexit.register(shutdown_pool)
 if __name__ == "__main__":  # pragma: no cover - exercised through ParserPool
     if len(sys.argv) >= 3 and sys.argv[1] == "--worker":
         sys.exit(worker_main(sys.argv[2:]))
-    sys.exit("usage: python -m automation.safety --worker LIMITS_JSON")
+    sys.exit("usage: python -m automation.collect.safety --worker LIMITS_JSON")

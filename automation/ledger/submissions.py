@@ -1,0 +1,130 @@
+"""Returned files: submissions, the responses they carried and the problems found."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from automation import clock
+from automation.errors import LedgerError
+from automation.ledger.connection import Connection
+
+
+class SubmissionQueries(Connection):
+    def submission_by_sha(self, sha256: str) -> dict[str, Any] | None:
+        r = self.conn.execute("SELECT * FROM submissions WHERE sha256 = ?", (sha256,)).fetchone()
+        return dict(r) if r else None
+
+    def submissions_by_sha(self, shas: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The submissions of many files at once (SHA-256 → row; absent when never seen).
+
+        ``collect`` asks once per run rather than once per file: a run over a full inbox is
+        mostly new files, and a query each is a noticeable share of a small file's time.
+        """
+        wanted = list(dict.fromkeys(shas))
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            sql = f"SELECT * FROM submissions WHERE sha256 IN ({','.join('?' * len(chunk))})"
+            out.update((r["sha256"], dict(r)) for r in self.conn.execute(sql, chunk))
+        return out
+
+    def record_submission(
+        self,
+        *,
+        sha256: str,
+        file_name: str,
+        archive_path: str,
+        received_at: dt.datetime,
+        now: dt.datetime,
+        outcome: str,
+        batch_id: int | None = None,
+        unit_id: int | None = None,
+        reason: str | None = None,
+        signed: bool = False,
+        source: str = "folder",
+        message_id: str | None = None,
+        sender: str | None = None,
+        contact: str | None = None,
+        phone: str | None = None,
+        responses: Sequence[dict[str, Any]] = (),
+        problems: Sequence[dict[str, Any]] = (),
+        quarantine_path: str | None = None,
+        replaces: int | None = None,
+    ) -> int:
+        """Store one returned file, its answers and its problems in one transaction.
+
+        ``responses``: dicts with task_number, status, progress, completed_on, evidence, issues.
+        ``problems``: dicts with message and optionally severity, sheet, cell, task_number, field.
+        The current answer per (unit, task) is the one with the latest receipt time; every
+        response stays in ``responses`` as history.  Returns the submission id.
+
+        ``replaces``: the id of an earlier *quarantined* submission of the same file that is now
+        accepted (e.g. its sender was registered since).  That row becomes this submission (the
+        SHA-256 stays the natural key); its old reason and problems go to ``events``.
+        """
+        received = clock.iso(received_at)
+        with self.transaction():
+            if replaces is not None:
+                old = self.conn.execute("SELECT * FROM submissions WHERE id = ? AND outcome = 'quarantined'",
+                                        (replaces,)).fetchone()
+                if old is None:
+                    raise LedgerError(f"台账中没有可重新接收的隔离记录（编号 {replaces}）。")
+                old_problems = [dict(r) for r in self.conn.execute(
+                    "SELECT severity, sheet, cell, task_number, field, message FROM problems WHERE submission_id = ?",
+                    (replaces,))]
+                self.event("requarantine-accepted", now, submission=replaces, file=old["file_name"],
+                           old_reason=old["reason"], old_processed_at=old["processed_at"],
+                           old_quarantine_path=old["quarantine_path"], old_problems=old_problems)
+                self.conn.execute("DELETE FROM problems WHERE submission_id = ?", (replaces,))
+                self.conn.execute("DELETE FROM submissions WHERE id = ?", (replaces,))
+            cur = self.conn.execute(
+                "INSERT INTO submissions(sha256, batch_id, unit_id, file_name, archive_path, received_at, "
+                "processed_at, outcome, reason, signed, source, message_id, sender, contact, phone, rows_accepted, "
+                "problem_count, quarantine_path) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (sha256, batch_id, unit_id, file_name, archive_path, received, clock.iso(now), outcome, reason,
+                 int(signed), source, message_id, sender, contact, phone,
+                 len(responses) if outcome == "accepted" else 0, len(problems), quarantine_path),
+            )
+            sid = int(cur.lastrowid or 0)
+            if outcome == "accepted" and batch_id is not None and unit_id is not None:
+                # Set-based (three statements, not two per row): collect stores thousands of rows a run.
+                self._insert_rows(
+                    "INSERT INTO responses(submission_id, batch_id, unit_id, task_number, status, progress, "
+                    "completed_on, evidence, issues, received_at) VALUES ",
+                    [(sid, batch_id, unit_id, r["task_number"], r["status"], r.get("progress") or "",
+                      r.get("completed_on"), r.get("evidence") or "", r.get("issues") or "", received)
+                     for r in responses],
+                )
+                self.conn.execute(
+                    "INSERT INTO answers(batch_id, unit_id, task_number, response_id, received_at) "
+                    "SELECT batch_id, unit_id, task_number, id, received_at FROM responses WHERE submission_id = ? "
+                    "ON CONFLICT(batch_id, unit_id, task_number) DO UPDATE SET "
+                    "response_id = excluded.response_id, received_at = excluded.received_at "
+                    "WHERE excluded.received_at >= answers.received_at",
+                    (sid,),
+                )
+            self._insert_rows(
+                "INSERT INTO problems(submission_id, severity, sheet, cell, task_number, field, message) VALUES ",
+                [(sid, p.get("severity", "error"), p.get("sheet"), p.get("cell"), p.get("task_number"),
+                  p.get("field"), p["message"]) for p in problems],
+            )
+        return sid
+
+    def submissions(self, batch_id: int | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT s.*, u.name AS unit FROM submissions s LEFT JOIN units u ON u.id = s.unit_id"
+               + (" WHERE s.batch_id = ?" if batch_id is not None else "") + " ORDER BY s.received_at, s.id")
+        return [dict(r) for r in self.conn.execute(sql, (batch_id,) if batch_id is not None else ())]
+
+    def problems(self, batch_id: int | None = None, submission_id: int | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT p.*, s.file_name, s.received_at, u.name AS unit FROM problems p "
+               "JOIN submissions s ON s.id = p.submission_id LEFT JOIN units u ON u.id = s.unit_id WHERE 1=1")
+        params: list[Any] = []
+        if batch_id is not None:
+            sql += " AND (s.batch_id = ? OR s.batch_id IS NULL)"
+            params.append(batch_id)
+        if submission_id is not None:
+            sql += " AND p.submission_id = ?"
+            params.append(submission_id)
+        return [dict(r) for r in self.conn.execute(sql + " ORDER BY p.id", params)]
