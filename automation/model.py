@@ -11,7 +11,10 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Task", "Batch", "UnitRow"]
+__all__ = ["Task", "Batch", "UnitRow", "Problem", "SEVERITIES"]
+
+#: How bad a problem is: error (not used), warning (used, please check), info (repaired or noted).
+SEVERITIES = ("error", "warning", "info")
 
 
 @dataclass
@@ -72,3 +75,25 @@ class UnitRow:
     aliases: tuple[str, ...]
     contact: str
     phone: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in an input that was refused, doubted or repaired, and where it is.
+
+    One type for every input: a task table (``row`` and ``raw``: the source line and its text),
+    a returned workbook (``sheet``, ``cell``, ``task_number``, ``field``).  The message is Chinese,
+    for the office staff or the unit, and says what to do.
+    """
+
+    message: str
+    severity: str = "error"
+    sheet: str | None = None
+    cell: str | None = None
+    task_number: int | None = None
+    field: str | None = None
+    row: int | None = None
+    raw: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
