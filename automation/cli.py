@@ -7,6 +7,7 @@ Global options (every command): ``--config PATH`` (env AUTOMATION_CONFIG, defaul
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from functools import cached_property
@@ -41,9 +42,18 @@ class App:
 
     @cached_property
     def ledger(self) -> Ledger:
+        """The workspace's ledger, created with its folders when missing (commands that write)."""
         from automation.ledger import open_workspace
 
         _ws, ledger = open_workspace(self.config)
+        return ledger
+
+    @cached_property
+    def existing_ledger(self) -> Ledger:
+        """The ledger of a workspace that ``init`` set up; read-only commands never create one."""
+        from automation.ledger import open_workspace
+
+        _ws, ledger = open_workspace(self.config, create=False)
         return ledger
 
     @cached_property
@@ -57,11 +67,28 @@ class App:
     def batch(self) -> Batch:
         return self.ledger.require_batch(self.config.batch.title)
 
-    def now(self, value: str | None = None):  # type: ignore[no-untyped-def]
-        return clock.parse(value) if value else clock.now()
+    def now(self, value: dt.datetime | None = None) -> dt.datetime:
+        return value or clock.now()
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+class NowType(click.ParamType):
+    """``--now``: an ISO time in Beijing time; anything else is a usage error naming the form."""
+
+    name = "ISO-TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return value
+        try:
+            return clock.parse(str(value))
+        except ValueError:
+            self.fail(f"“{value}”不是时间，请写成 2021-11-01T09:30（年-月-日T时:分，北京时间）。", param, ctx)
+
+
+NOW = NowType()
 
 
 def print_json(data: Any) -> None:
@@ -149,20 +176,21 @@ def assignments_cmd(app: App, unit_names: tuple[str, ...], as_json: bool) -> Non
     """列出任务 × 单位分工（每个单位在每项任务中的角色）。"""
     from automation.units import Registry
 
-    batch = app.batch()
-    rows = app.ledger.assignments(batch.id)
+    ledger = app.existing_ledger
+    batch = ledger.require_batch(app.config.batch.title)
+    rows = ledger.assignments(batch.id)
     if unit_names:
         registry = Registry.from_config(app.config)
         wanted = {u for n in unit_names for u in registry.resolve(n)}
-        rows = [r for r in rows if r["unit"] in wanted]
+        rows = [r for r in rows if r.unit in wanted]
     if as_json:
-        print_json([{"task": r["task"], "unit": r["unit"], "role": r["role"], "note": r["note"]} for r in rows])
+        print_json([{"task": r.task, "unit": r.unit, "role": r.role, "note": r.note} for r in rows])
         return
     out = Table(title=f"{batch.title}：{len(rows)} 条分工")
     for col in ("任务", "单位", "角色", "说明"):
         out.add_column(col)
     for r in rows:
-        out.add_row(str(r["task"]), r["unit"], r["role"], r["note"] or "")
+        out.add_row(str(r.task), r.unit, r.role, r.note or "")
     console.print(out)
 
 
@@ -209,10 +237,10 @@ def build_cmd(app: App, unit_names: tuple[str, ...], out_dir: Path | None, as_js
 @cli.command("collect")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（每个文件的结果和合计）")
-@click.option("--now", "now_text", metavar="ISO-TIME", help="按此时间（北京时间）处理，例如 2021-11-01T09:30")
+@click.option("--now", "now_text", type=NOW, metavar="ISO-TIME", help="按此时间（北京时间）处理，例如 2021-11-01T09:30")
 @click.option("--imap", "from_imap", is_flag=True, help="从邮箱（config.toml [imap]）收取单位回复邮件中的工作簿")
 @pass_app
-def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: str | None, from_imap: bool) -> None:
+def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: dt.datetime | None, from_imap: bool) -> None:
     """回收单位报回的工作簿：校验、归档、写入台账（默认处理 工作目录/inbox 中的文件）。
 
     PATH 可以是文件或文件夹，可写多个。每个文件的结果是“已接收”（写入台账）、“已隔离”（移入
@@ -303,13 +331,13 @@ _LEVEL_STYLE = {"red": "bold red", "yellow": "yellow", "green": "green"}
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="汇总表保存位置（默认 工作目录/reports/<批次>_汇总表_<年月日-时分>.xlsx）")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出结果（path、batch、tasks、units、assignments、completion）")
-@click.option("--now", "now_text", metavar="ISO-TIME", help="按指定时间统计（默认当前时间），例如 2021-11-01T09:30")
+@click.option("--now", "now_text", type=NOW, metavar="ISO-TIME", help="按指定时间统计（默认当前时间），例如 2021-11-01T09:30")
 @pass_app
-def report_cmd(app: App, out: Path | None, as_json: bool, now_text: str | None) -> None:
+def report_cmd(app: App, out: Path | None, as_json: bool, now_text: dt.datetime | None) -> None:
     """生成汇总表：原表格式 + 落实情况、单位进度、任务×单位、进展明细、问题清单、提交记录。"""
     from automation.progress.report import create_report
 
-    info = create_report(app.config, app.ledger, app.now(now_text), out)
+    info = create_report(app.config, app.existing_ledger, app.now(now_text), out)
     if as_json:
         print_json(info.to_json())
         return
@@ -322,13 +350,13 @@ def report_cmd(app: App, out: Path | None, as_json: bool, now_text: str | None) 
 @cli.command("status")
 @click.option("--json", "as_json", is_flag=True,
               help="以 JSON 输出（批次、截止日期、剩余工作日、完成率、每项任务、每个单位、每条分工的最新填报）")
-@click.option("--now", "now_text", metavar="ISO-TIME", help="按指定时间统计（默认当前时间），例如 2021-11-01T09:30")
+@click.option("--now", "now_text", type=NOW, metavar="ISO-TIME", help="按指定时间统计（默认当前时间），例如 2021-11-01T09:30")
 @pass_app
-def status_cmd(app: App, as_json: bool, now_text: str | None) -> None:
+def status_cmd(app: App, as_json: bool, now_text: dt.datetime | None) -> None:
     """在终端查看进度：截止日期、剩余工作日、整体完成率、各单位进度（差的在前）。"""
-    from automation.progress.report import status_summary
+    from automation.progress.status import status_summary
 
-    data = status_summary(app.config, app.ledger, app.now(now_text))
+    data = status_summary(app.config, app.existing_ledger, app.now(now_text))
     if as_json:
         print_json(data)
         return
@@ -429,11 +457,11 @@ def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncert
 
 
 @cli.command("remind")
-@click.option("--now", "now_text", metavar="ISO-TIME", help="按此时间（北京时间）判断应发的提醒，例如 2026-10-09T09:30")
+@click.option("--now", "now_text", type=NOW, metavar="ISO-TIME", help="按此时间（北京时间）判断应发的提醒，例如 2026-10-09T09:30")
 @click.option("--dry-run", is_flag=True, help="只显示将要发送的提醒，不发送、不记录")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出每条提醒")
 @pass_app
-def remind_cmd(app: App, now_text: str | None, dry_run: bool, as_json: bool) -> None:
+def remind_cmd(app: App, now_text: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
     """按工作日节奏给有未完成任务的单位发催办提醒（每个单位每个时点最多一封）。"""
     from automation.mail.core import transport_from_config
     from automation.remind import send_reminders
@@ -441,7 +469,8 @@ def remind_cmd(app: App, now_text: str | None, dry_run: bool, as_json: bool) -> 
     now = app.now(now_text)
     transport = None if dry_run else transport_from_config(app.config, app.workspace)
     try:
-        results = send_reminders(app.config, app.ledger, now, transport, dry_run=dry_run)
+        results = send_reminders(app.config, app.existing_ledger if dry_run else app.ledger, now, transport,
+                                 dry_run=dry_run)
     finally:
         if transport is not None:
             transport.close()

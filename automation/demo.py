@@ -251,7 +251,8 @@ def run_demo(workdir: Path, *, say: Callable[[str], None] | None = None) -> Demo
     from automation.collect.pipeline import collect_paths
     from automation.ledger import open_workspace
     from automation.mail.core import distribute, send_receipts, transport_from_config
-    from automation.progress.report import build_report, status_summary
+    from automation.progress.report import build_report
+    from automation.progress.status import status_summary
     from automation.remind import send_reminders
     from automation.tasks.importing import init_batch
     from automation.workbook.build import build_workbooks

@@ -25,12 +25,15 @@ sys.path.insert(0, str(ROOT))
 
 from automation import clock, remind  # noqa: E402
 from automation.config import load_config  # noqa: E402
-from automation.ledger import Batch, Ledger  # noqa: E402
+from automation.ledger import (  # noqa: E402
+    Batch,
+    Ledger,
+    open_workspace,  # noqa: E402
+)
 from automation.mail.core import OutboxTransport  # noqa: E402
+from automation.tasks.importing import init_batch  # noqa: E402
 from automation.text import normalize_status  # noqa: E402
 from automation.workdays import WorkCalendar  # noqa: E402
-from automation.tasks.importing import init_batch  # noqa: E402
-from automation.ledger import open_workspace  # noqa: E402
 
 
 def naive_unfinished(ledger: Ledger, batch: Batch) -> dict[int, list[dict[str, Any]]]:
@@ -38,12 +41,12 @@ def naive_unfinished(ledger: Ledger, batch: Batch) -> dict[int, list[dict[str, A
     titles = {t.number: t.title for t in ledger.tasks(batch.id)}
     out: dict[int, list[dict[str, Any]]] = {}
     for a in ledger.current_answers(batch.id):
-        status = normalize_status(a["status"]) if a["status"] else None
+        status = normalize_status(a.status) if a.status else None
         if status in remind.FINISHED:
             continue
-        out.setdefault(a["unit_id"], []).append({"task": a["task"], "title": titles.get(a["task"], ""),
-                                                 "role": a["role"], "status": status or "",
-                                                 "submitted_at": a["submitted_at"]})
+        out.setdefault(a.unit_id, []).append({"task": a.task, "title": titles.get(a.task, ""),
+                                               "role": a.role, "status": status or "",
+                                               "submitted_at": a.submitted_at})
     return out
 
 
@@ -61,7 +64,7 @@ def setup(folder: Path) -> tuple[Any, Ledger]:
     # two thirds of the units have answered everything (mixed statuses), the rest nothing
     for u in ledger.assigned_units(batch.id):
         if u.id % 3:
-            tasks = [a["task"] for a in ledger.assignments(batch.id, u.id)]
+            tasks = [a.task for a in ledger.assignments(batch.id, u.id)]
             ledger.record_submission(
                 sha256=f"b{u.id}", file_name="x.xlsx", archive_path="-", received_at=start, now=start,
                 outcome="accepted", batch_id=batch.id, unit_id=u.id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib.util
 import shutil
@@ -53,14 +54,14 @@ def tasks_of(ledger: Ledger, config: Config, unit: str) -> list[int]:
     batch = ledger.require_batch(config.batch.title)
     u = ledger.unit_by_name(unit)
     assert u is not None
-    return [a["task"] for a in ledger.assignments(batch.id, u.id)]
+    return [a.task for a in ledger.assignments(batch.id, u.id)]
 
 
 def answers(ledger: Ledger, config: Config, unit: str) -> dict[int, dict[str, Any]]:
-    """Current answers of a unit that reported (task -> row)."""
+    """Current answers of a unit that reported (task -> fields, as a dict for short comparisons)."""
     batch = ledger.require_batch(config.batch.title)
-    return {r["task"]: r for r in ledger.current_answers(batch.id)
-            if r["unit"] == unit and r["submission_id"] is not None}
+    return {r.task: dataclasses.asdict(r) for r in ledger.current_answers(batch.id)
+            if r.unit == unit and r.submission_id is not None}
 
 
 def snapshot(path: Path) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def test_changed_table_after_sending_needs_replace(config_file, capsys, now):
     code, out, _ = run(capsys, "--config", str(config_file), "init", "--tasks", str(changed), "--replace")
     assert code == 0 and "第 2 版" in out
     with Ledger.open(config_file.parent / "var") as led:
-        assert [r["revision"] for r in led.revisions(1)] == [1, 2]
+        assert [r.revision for r in led.revisions(1)] == [1, 2]
         assert led.tasks(1)[2].title == "做好规划数据互联互通"
 
 

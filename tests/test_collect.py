@@ -286,8 +286,8 @@ def test_latest_receipt_wins_and_history_is_kept(config, ledger, now, blank, tmp
     collect_bytes(config, ledger, "old.xlsx", (tmp_path / "old.xlsx").read_bytes(), now,
                   received_at=now - dt.timedelta(days=1), source="folder")
     assert answers(ledger, config, UNIT)[t1]["progress"] == "新"
-    history = [h for h in ledger.history(ledger.require_batch(config.batch.title).id) if h["task"] == t1]
-    assert [(h["old_status"], h["status"]) for h in history] == [(None, "推进中"), ("推进中", "已完成")]
+    history = [h for h in ledger.history(ledger.require_batch(config.batch.title).id) if h.task == t1]
+    assert [(h.old_status, h.status) for h in history] == [(None, "推进中"), ("推进中", "已完成")]
 
 
 def test_sender_must_be_registered_and_a_foreign_sender_is_flagged(config, ledger, now, blank, tmp_path):
@@ -431,7 +431,7 @@ def test_edited_template_round_trip(config, ledger, now, tmp_path):
     got = answers(ledger, config, UNIT)
     # stored in their class, so the report, status and reminders count them
     assert (got[t1]["status"], got[t2]["status"], got[t3]["status"]) == ("推进中", "推进中", "已完成")
-    from automation.progress.report import status_summary
+    from automation.progress.status import status_summary
 
     unit = next(u for u in status_summary(config, ledger, now)["units"] if u["unit"] == UNIT)
     assert (unit["done"], unit["in_progress"]) == (1, 2)

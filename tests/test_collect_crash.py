@@ -14,9 +14,9 @@ from collect_kit import fill_workbook, issued, listing, private_config, snapshot
 
 from automation import clock
 from automation.collect.pipeline import CRASH_ENV
-from automation.workspace import Workspace
-from automation.tasks.importing import init_batch
 from automation.ledger import open_workspace
+from automation.tasks.importing import init_batch
+from automation.workspace import Workspace
 
 NOW = "2021-11-01T10:00"
 UNITS = ("市财政局", "市司法局", "市发改委")

@@ -20,9 +20,9 @@ from collect_kit import corpus, fill_workbook, issued, listing, private_config, 
 from automation import clock
 from automation.collect.pipeline import collect_bytes, collect_paths
 from automation.collect.safety import WORKER_NICENESS, Limits, ParseFailed, ParserPool, Refused, precheck
-from automation.workspace import Workspace
-from automation.tasks.importing import init_batch
 from automation.ledger import open_workspace
+from automation.tasks.importing import init_batch
+from automation.workspace import Workspace
 
 NOW = clock.parse("2021-11-01T09:30")
 
@@ -97,7 +97,7 @@ def test_whole_corpus_in_one_run(world):
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     conn.close()
     batch = ledger.require_batch(config.batch.title)
-    reported = {r["unit"] for r in ledger.current_answers(batch.id) if r["submission_id"] is not None}
+    reported = {r.unit for r in ledger.current_answers(batch.id) if r.submission_id is not None}
     assert reported == {"市财政局", "市司法局"}
     subs = ledger.submissions()
     assert sum(s["outcome"] == "quarantined" for s in subs) == len(entries)

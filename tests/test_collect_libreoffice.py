@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,10 +10,10 @@ import pytest
 
 from automation import clock
 from automation.collect.pipeline import collect_file
-from automation.ledger import Ledger
-from automation.text import normalize_status
 from automation.collect.values import parse_date
+from automation.ledger import Ledger
 from automation.tasks.importing import init_batch
+from automation.text import normalize_status
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "libreoffice"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8")) if (
@@ -51,7 +52,7 @@ def test_libreoffice_resaved_workbook(config, lo_ledger, entry):
     # Nothing else: re-saving in LibreOffice (or re-sorting) must not look like an edit of issued text.
     assert [p for p in result.problems if p["task_number"] not in invalid] == []
     batch = lo_ledger.require_batch(MANIFEST["batch"]["title"])
-    got = {r["task"]: r for r in lo_ledger.current_answers(batch.id) if r["unit"] == entry["unit"]}
+    got = {r.task: dataclasses.asdict(r) for r in lo_ledger.current_answers(batch.id) if r.unit == entry["unit"]}
     for n, a in valid.items():
         row = got[n]
         assert row["status"] == a["status_normalized"] == normalize_status(a["status"])

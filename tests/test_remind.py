@@ -19,12 +19,11 @@ import pytest
 from automation import clock
 from automation.cli import main
 from automation.config import Config, load_config
-from automation.ledger import Ledger
+from automation.ledger import Ledger, open_workspace
 from automation.mail.core import OutboxTransport
 from automation.remind import due_reminders, schedule, send_reminders
-from automation.workdays import WorkCalendar
 from automation.tasks.importing import init_batch
-from automation.ledger import open_workspace
+from automation.workdays import WorkCalendar
 
 D = dt.date
 TZ = clock.TZ
@@ -44,7 +43,7 @@ def set_deadline(config_file: Path, deadline: str, year: int) -> None:
 def answer(ledger: Ledger, unit: str, status: str, when: dt.datetime, tag: str) -> None:
     batch = ledger.batch_by_id(1)
     unit_id = ledger.unit_by_name(unit).id
-    tasks = [a["task"] for a in ledger.assignments(batch.id, unit_id)]
+    tasks = [a.task for a in ledger.assignments(batch.id, unit_id)]
     ledger.record_submission(
         sha256=f"{tag}-{unit_id}", file_name=f"{unit}.xlsx", archive_path="-", received_at=when, now=when,
         outcome="accepted", batch_id=batch.id, unit_id=unit_id,
@@ -229,7 +228,7 @@ def test_reminder_message_lists_unfinished_tasks_and_attaches_prefilled_workbook
     batch = ledger.require_batch(config.batch.title)
     b_id = ledger.unit_by_name(B).id
     # B finishes all but two tasks
-    tasks = [a["task"] for a in ledger.assignments(batch.id, b_id)]
+    tasks = [a.task for a in ledger.assignments(batch.id, b_id)]
     ledger.record_submission(
         sha256="b-partial", file_name="b.xlsx", archive_path="-", received_at=at(2026, 10, 8, 15),
         now=at(2026, 10, 8, 15), outcome="accepted", batch_id=batch.id, unit_id=b_id,

@@ -22,27 +22,21 @@ import pytest
 from automation import clock
 from automation.cli import main
 from automation.config import load_config
-from automation.progress.report import (
-    ASSIGNMENT_KEYS,
-    SHEETS,
-    build_report,
-    default_report_path,
-    status_summary,
-    text_lines,
-)
+from automation.ledger import open_workspace
+from automation.ledger.records import CurrentAnswer
+from automation.progress.report import SHEETS, build_report, default_report_path
+from automation.progress.status import ASSIGNMENT_KEYS, status_summary
 from automation.progress.summary import (
-    CURRENT_COLUMNS,
     Counts,
     count_statuses,
     deadline_info,
-    iter_current_answers,
     iter_history,
     task_summary,
     unit_list_text,
 )
-from automation.workdays import WorkCalendar
 from automation.tasks.importing import init_batch
-from automation.ledger import open_workspace
+from automation.workbook.textsize import wrapped_lines as text_lines
+from automation.workdays import WorkCalendar
 
 NOW = dt.datetime(2021, 11, 1, 9, 30, tzinfo=clock.TZ)
 LATE = dt.datetime(2021, 12, 20, 10, 0, tzinfo=clock.TZ)       # Monday after the 12-15 (Wednesday) deadline
@@ -269,6 +263,7 @@ def fill(cell) -> str:
 @pytest.fixture
 def report(small, tmp_path: Path):
     config, led = small
+    (tmp_path / "out").mkdir()
     path = build_report(config, led, NOW, tmp_path / "out" / "汇总表.xlsx")
     return path, openpyxl.load_workbook(path)
 
@@ -319,14 +314,12 @@ def test_text_lines_counts_cjk_double():
 def test_streamed_queries_match_the_ledger(small):
     _config, led = small
     batch = led.require_batch("测试批次")
-    assert [dict(zip(CURRENT_COLUMNS, r, strict=True)) for r in iter_current_answers(led, batch.id)] \
-        == led.current_answers(batch.id)
+    assert [CurrentAnswer(*r) for r in led.iter_current_answers(batch.id)] == led.current_answers(batch.id)
     names = {u.id: u.name for u in led.units(active_only=False)}
     files = {s["id"]: s["file_name"] for s in led.submissions(batch.id)}
     mine = [(at_, names[uid], task, status, files[sid], old) for at_, uid, task, status, sid, old
             in iter_history(led, batch.id)]
-    theirs = [(h["received_at"], h["unit"], h["task"], h["status"], h["source_file"], h["old_status"])
-              for h in led.history(batch.id)]
+    theirs = [(h.received_at, h.unit, h.task, h.status, h.source_file, h.old_status) for h in led.history(batch.id)]
     assert mine == theirs
 
 

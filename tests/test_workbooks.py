@@ -18,6 +18,16 @@ import python_calamine
 from automation.config import Office, load_config
 from automation.errors import InputError, UnknownUnitError
 from automation.fsutil import sha256_file
+from automation.ledger import Ledger, open_workspace
+from automation.tasks.importing import init_batch
+from automation.workbook.build import (
+    BuildContext,
+    WorkbookJob,
+    build_unit_workbook,
+    build_workbooks,
+    render_workbook,
+    workbook_filename,
+)
 from automation.workbook.layout import (
     CONTACT_LABEL,
     DEFAULT_LAYOUT,
@@ -32,18 +42,7 @@ from automation.workbook.layout import (
     Layout,
     verify,
 )
-from automation.ledger import Ledger
-from automation.workbook.build import (
-    BuildContext,
-    WorkbookJob,
-    build_unit_workbook,
-    build_workbooks,
-    estimate_lines,
-    render_workbook,
-    workbook_filename,
-)
-from automation.tasks.importing import init_batch
-from automation.ledger import open_workspace
+from automation.workbook.textsize import wrapped_lines as estimate_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "libreoffice"
@@ -144,14 +143,14 @@ def test_tasks_and_roles_match_the_assignments(built):
         rows = ledger.assignments(batch.id, b.unit_id)
         sheet = read_task_sheet(b.path)
         assert sheet["header"] == HEADER_ROW - 1
-        assert sheet["order"] == [r["task"] for r in rows] == b.tasks
+        assert sheet["order"] == [r.task for r in rows] == b.tasks
         for r in rows:
-            cells = sheet["tasks"][r["task"]]
-            role = f"{r['role']}（{r['note']}）" if r["note"] else r["role"]
+            cells = sheet["tasks"][r.task]
+            role = f"{r.role}（{r.note}）" if r.note else r.role
             assert cells["role"] == role
-            assert cells["title"] == tasks[r["task"]].title
-            assert cells["requirement"] == tasks[r["task"]].requirement
-            assert cells["lead"] == "、".join(tasks[r["task"]].lead)
+            assert cells["title"] == tasks[r.task].title
+            assert cells["requirement"] == tasks[r.task].requirement
+            assert cells["lead"] == "、".join(tasks[r.task].lead)
             assert all(cells[c.key] == "" for c in FILL)
     sheet = read_task_sheet(by_unit(workbooks, "市司法局").path)
     assert sheet["tasks"][21]["role"] == "责任（负责市政府规章）"

@@ -73,6 +73,7 @@ from automation.config import Config
 from automation.errors import AutomationError
 from automation.fsutil import safe_filename, sha256_bytes
 from automation.ledger import Ledger
+from automation.ledger.records import Revision
 from automation.model import Batch, Task, UnitRow
 from automation.text import squash
 from automation.workbook.layout import (
@@ -404,7 +405,7 @@ class _Run:
         if self._archived is not None and path.parent == self.ws.archive:
             self._archived[path.name] = size
 
-    def revisions(self) -> list[dict[str, Any]]:
+    def revisions(self) -> list[Revision]:
         if self._revisions is None:
             self._revisions = self.ledger.revisions(self.batch.id)
         return self._revisions
@@ -939,17 +940,17 @@ def _check_revision(run: _Run, meta: dict[str, str], unit: UnitRow) -> None:
     except ValueError:
         return
     current = revisions[-1]
-    if issued >= clock.parse(current["imported_at"]):
+    if issued >= clock.parse(current.imported_at):
         return
-    older = [r for r in revisions if clock.parse(r["imported_at"]) <= issued] or revisions[:1]
-    old_titles = run.revision_titles(older[-1]["revision"])
+    older = [r for r in revisions if clock.parse(r.imported_at) <= issued] or revisions[:1]
+    old_titles = run.revision_titles(older[-1].revision)
     numbers = [int(n) for n in meta.get("tasks", "").split(",") if n.strip().isdigit()]
     changed = [n for n in numbers
                if n in run.tasks and n in old_titles and squash(old_titles[n]) != squash(run.tasks[n].title)]
     if changed:
         shown = "、".join(str(n) for n in changed[:10]) + ("等" if len(changed) > 10 else "")
         raise _Quarantine(
-            f"这份工作簿是按旧版任务表（第 {older[-1]['revision']} 版）生成的，任务表已更新为第 {current['revision']} 版，"
+            f"这份工作簿是按旧版任务表（第 {older[-1].revision} 版）生成的，任务表已更新为第 {current.revision} 版，"
             f"第 {shown} 项的任务已经变化；为避免把填报记到错误的任务上，未接收。请使用新下发的工作簿重新填报。",
             unit=unit)
 

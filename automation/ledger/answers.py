@@ -1,36 +1,70 @@
-"""Answers: the current answer per (unit, task) and the history of every response."""
+"""Answers: the current answer per (unit, task), every response as history, and the streams the
+progress snapshot and the report read.
+
+The report's big sheets (200,000 rows at province scale) stream plain tuples from a cursor
+(:meth:`AnswerQueries.iter_current_answers`, :meth:`AnswerQueries.iter_responses`): a record
+object per row would cost more than writing the row.  Everything else returns records.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from automation.ledger.connection import Connection
+from automation.ledger.records import CurrentAnswer, HistoryRow
+
+#: Per assignment of a batch (``?``): the current answer, None fields when not reported.
+_CURRENT_ANSWERS_SQL = """
+    SELECT a.task_number AS task, u.name AS unit, a.unit_id, a.role, a.note,
+           r.status, r.progress, r.completed_on, r.evidence, r.issues, r.received_at AS submitted_at,
+           r.submission_id, s.file_name AS source_file
+    FROM assignments a
+    JOIN units u ON u.id = a.unit_id
+    LEFT JOIN answers ans ON ans.batch_id = a.batch_id AND ans.unit_id = a.unit_id
+                          AND ans.task_number = a.task_number
+    LEFT JOIN responses r ON r.id = ans.response_id
+    LEFT JOIN submissions s ON s.id = r.submission_id
+    WHERE a.batch_id = ?
+    ORDER BY a.task_number, a.rowid
+"""
+
+_STATUS_SQL = """
+    SELECT a.task_number, a.unit_id, u.name, a.role, r.status,
+           CASE WHEN a.role = ? THEN r.progress END AS lead_progress
+    FROM assignments a
+    JOIN units u ON u.id = a.unit_id
+    LEFT JOIN answers ans ON ans.batch_id = a.batch_id AND ans.unit_id = a.unit_id
+                          AND ans.task_number = a.task_number
+    LEFT JOIN responses r ON r.id = ans.response_id
+    WHERE a.batch_id = ?
+    ORDER BY a.task_number, a.rowid
+"""
 
 
 class AnswerQueries(Connection):
-    # ------------------------------------------------------------------ answers
+    def current_answers(self, batch_id: int, unit_id: int | None = None) -> list[CurrentAnswer]:
+        """Per assignment (of one unit, or all): the current answer, or None fields when not reported."""
+        rows = self.iter_current_answers(batch_id)
+        return [CurrentAnswer(*r) for r in rows if unit_id is None or r[2] == unit_id]
 
-    #: Per assignment of a batch (``?``): the current answer, None fields when not reported.
-    #: The report streams the same query (summary.py), so both read answers the same way.
-    CURRENT_ANSWERS_SQL = """
-        SELECT a.task_number AS task, u.name AS unit, a.unit_id, a.role, a.note,
-               r.status, r.progress, r.completed_on, r.evidence, r.issues, r.received_at AS submitted_at,
-               r.submission_id, s.file_name AS source_file
-        FROM assignments a
-        JOIN units u ON u.id = a.unit_id
-        LEFT JOIN answers ans ON ans.batch_id = a.batch_id AND ans.unit_id = a.unit_id
-                              AND ans.task_number = a.task_number
-        LEFT JOIN responses r ON r.id = ans.response_id
-        LEFT JOIN submissions s ON s.id = r.submission_id
-        WHERE a.batch_id = ?
-        ORDER BY a.task_number, a.rowid
-    """
+    def iter_current_answers(self, batch_id: int) -> Iterator[tuple[Any, ...]]:
+        """:meth:`current_answers` as plain tuples in :data:`~automation.ledger.records.CURRENT_COLUMNS`
+        order, streamed from the cursor (the report's 进展明细)."""
+        cur = self.conn.execute(_CURRENT_ANSWERS_SQL, (batch_id,))
+        cur.row_factory = None  # tuples, not sqlite3.Row: half the cost per row
+        yield from cur
 
-    def current_answers(self, batch_id: int) -> list[dict[str, Any]]:
-        """Per assignment: the current answer (or None fields when the unit has not reported)."""
-        return [dict(r) for r in self.conn.execute(self.CURRENT_ANSWERS_SQL, (batch_id,))]
+    def iter_statuses(self, batch_id: int, lead_role: str) -> Iterator[tuple[int, int, str, str, str | None,
+                                                                               str | None]]:
+        """(task, unit_id, unit, role, status, lead_progress) per assignment, streamed, in task then
+        assignment order: what the progress snapshot needs and no more (lead_progress is the progress
+        text of lead units only: the task line quotes a lead unit's own answer)."""
+        cur = self.conn.execute(_STATUS_SQL, (lead_role, batch_id))
+        cur.row_factory = None
+        yield from cur
 
-    def history(self, batch_id: int) -> list[dict[str, Any]]:
+    def history(self, batch_id: int) -> list[HistoryRow]:
         """Every response in receipt order, with the status it replaced (old → new)."""
         sql = """
             SELECT r.received_at, u.name AS unit, r.task_number AS task, r.status, r.progress,
@@ -43,4 +77,52 @@ class AnswerQueries(Connection):
             WHERE r.batch_id = ?
             ORDER BY r.received_at, r.id
         """
-        return [dict(r) for r in self.conn.execute(sql, (batch_id,))]
+        cur = self.conn.execute(sql, (batch_id,))
+        cur.row_factory = None
+        return [HistoryRow(*r) for r in cur]
+
+    def iter_responses(self, batch_id: int) -> Iterator[tuple[str, int, int, str, int]]:
+        """(received_at, unit_id, task, status, submission_id) per response in receipt order, streamed
+        (the report's 提交记录; the previous status is tracked by the caller, see
+        :func:`automation.progress.summary.iter_history`)."""
+        cur = self.conn.execute(
+            "SELECT received_at, unit_id, task_number, status, submission_id FROM responses "
+            "WHERE batch_id = ? ORDER BY received_at, id", (batch_id,))
+        cur.row_factory = None
+        yield from cur
+
+    def count_responses(self, batch_id: int) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM responses WHERE batch_id = ?",
+                                     (batch_id,)).fetchone()[0])
+
+    def submission_files(self, batch_id: int) -> dict[int, str]:
+        """Submission id → file name as received, for the batch."""
+        return dict(self.conn.execute("SELECT id, file_name FROM submissions WHERE batch_id = ?",
+                                      (batch_id,)).fetchall())
+
+    def last_accepted(self, batch_id: int) -> dict[int, str]:
+        """Unit id → receipt time (ISO) of its latest accepted file."""
+        return dict(self.conn.execute(
+            "SELECT unit_id, MAX(received_at) FROM submissions WHERE batch_id = ? AND outcome = 'accepted' "
+            "GROUP BY unit_id", (batch_id,)).fetchall())
+
+    def latest_contacts(self, batch_id: int) -> dict[int, tuple[str, str]]:
+        """Unit id → (填报联系人, 联系电话) as last written in an accepted file (each kept from the latest
+        file that had it), to pre-fill the next workbook."""
+        out: dict[int, tuple[str, str]] = {}
+        for unit_id, contact, phone in self.conn.execute(
+                "SELECT unit_id, contact, phone FROM submissions WHERE batch_id = ? AND outcome = 'accepted' "
+                "AND unit_id IS NOT NULL ORDER BY received_at, id", (batch_id,)):
+            old = out.get(unit_id, ("", ""))
+            out[unit_id] = ((contact or "").strip() or old[0], (phone or "").strip() or old[1])
+        return out
+
+    def quarantined_files(self, batch_id: int) -> list[tuple[int, str, str, str | None, str | None]]:
+        """(submission id, received_at, file name, reason, unit name) of every quarantined file that
+        belongs to the batch or to no batch (unidentified)."""
+        cur = self.conn.execute(
+            "SELECT s.id, s.received_at, s.file_name, s.reason, u.name FROM submissions s "
+            "LEFT JOIN units u ON u.id = s.unit_id WHERE s.outcome = 'quarantined' "
+            "AND (s.batch_id = ? OR s.batch_id IS NULL)", (batch_id,))
+        cur.row_factory = None
+        return list(cur)

@@ -14,7 +14,7 @@ from typing import Any
 from automation import clock
 from automation.errors import LedgerError
 from automation.ledger.connection import Connection, _j
-from automation.ledger.records import ImportResult
+from automation.ledger.records import ImportResult, Revision
 from automation.model import Batch, Task
 from automation.units import Assignment
 
@@ -174,7 +174,7 @@ class BatchQueries(Connection):
             for r in rows
         ]
 
-    def revisions(self, batch_id: int) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.conn.execute(
+    def revisions(self, batch_id: int) -> list[Revision]:
+        return [Revision(*r) for r in self.conn.execute(
             "SELECT revision, digest, source_name, source_sha256, imported_at FROM table_revisions "
             "WHERE batch_id = ? ORDER BY revision", (batch_id,))]

@@ -185,6 +185,22 @@ class Connection:
         except sqlite3.Error:  # the connection undid it itself
             pass
 
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One consistent view of the ledger (a WAL snapshot) for every query inside the block.
+
+        A report or status reads many queries; without this a ``collect`` committing in between
+        would make its sheets disagree.  Inside a write transaction the block simply joins it.
+        """
+        if self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         """Raw SQL, for tests and diagnostics only: library code calls the named query methods."""
         return self.conn.execute(sql, params)

@@ -11,6 +11,7 @@ from typing import Any
 from automation import clock
 from automation.config import UnitSpec
 from automation.ledger.connection import Connection, _j
+from automation.ledger.records import AssignmentRow
 from automation.model import UnitRow
 
 
@@ -60,8 +61,8 @@ class RegistryQueries(Connection):
         r = self.conn.execute("SELECT * FROM units WHERE name = ?", (name,)).fetchone()
         return self._unit(r) if r else None
 
-    def assignments(self, batch_id: int, unit_id: int | None = None) -> list[dict[str, Any]]:
-        """Rows of (task, unit, unit_id, role, note) ordered by task then assignment order."""
+    def assignments(self, batch_id: int, unit_id: int | None = None) -> list[AssignmentRow]:
+        """The batch's (or one unit's) assignments, ordered by task then assignment order."""
         sql = ("SELECT a.task_number AS task, u.name AS unit, a.unit_id, a.role, a.note FROM assignments a "
                "JOIN units u ON u.id = a.unit_id WHERE a.batch_id = ?")
         params: list[Any] = [batch_id]
@@ -69,7 +70,7 @@ class RegistryQueries(Connection):
             sql += " AND a.unit_id = ?"
             params.append(unit_id)
         sql += " ORDER BY a.task_number, a.rowid"
-        return [dict(r) for r in self.conn.execute(sql, params)]
+        return [AssignmentRow(*r) for r in self.conn.execute(sql, params)]
 
     def roles(self, batch_id: int) -> dict[int, dict[int, str]]:
         """unit id → task number → role, for the whole batch (one plain query: collect needs only

@@ -840,7 +840,7 @@ def _current_workbook(ledger: Ledger, batch: Batch, unit: UnitRow) -> Path | Non
     path = Path(row["path"])
     if not path.is_file() or (row["sha256"] and sha256_file(path) != row["sha256"]):
         return None
-    wanted = sorted({a["task"] for a in ledger.assignments(batch.id, unit.id)})
+    wanted = sorted({a.task for a in ledger.assignments(batch.id, unit.id)})
     if sorted(json.loads(row["tasks_json"] or "[]")) != wanted:
         return None
     return path

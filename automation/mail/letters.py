@@ -15,6 +15,7 @@ from typing import Any
 
 from automation import clock
 from automation.config import Config
+from automation.ledger.records import AssignmentRow
 from automation.model import Batch, Task, UnitRow
 from automation.workbook.layout import DEFAULT_LAYOUT
 
@@ -93,11 +94,11 @@ def _short(text: str, n: int = 60) -> str:
 # --------------------------------------------------------------------------- cover letter
 
 
-def cover_letter(config: Config, batch: Batch, unit: UnitRow, assignments: Sequence[Mapping[str, Any]],
+def cover_letter(config: Config, batch: Batch, unit: UnitRow, assignments: Sequence[AssignmentRow],
                  tasks: Mapping[int, Task], workbook_name: str, today: dt.date | None = None) -> Letter:
     """The distribution message: how many tasks, the deadline, how to fill in and return."""
     today = today or dt.date.today()
-    lead = sum(1 for a in assignments if a["role"] == "牵头")
+    lead = sum(1 for a in assignments if a.role == "牵头")
     n = len(assignments)
     deadline = cn_date(batch.deadline)
     subject = f"【督办】{batch.title}——请{unit.name}于{batch.deadline.month}月{batch.deadline.day}日前填报落实情况"
@@ -113,8 +114,8 @@ def cover_letter(config: Config, batch: Batch, unit: UnitRow, assignments: Seque
     ]
     rows = []
     for a in assignments:
-        t = tasks.get(a["task"])
-        rows.append((a["task"], t.title if t else "", a["role"] + ("（" + a["note"] + "）" if a.get("note") else "")))
+        t = tasks.get(a.task)
+        rows.append((a.task, t.title if t else "", a.role + ("（" + a.note + "）" if a.note else "")))
     text_rows = [f"  {no}. [{role}] {_short(title, 80)}" for no, title, role in rows]
     text = "\n".join([
         f"{unit.name}：", "", intro, "", "填报方法：", *steps, "", f"贵单位的任务（共 {n} 项）：", *text_rows, "",

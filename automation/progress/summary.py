@@ -44,7 +44,7 @@ __all__ = [
     "Counts", "TaskRollup", "UnitProgress", "DeadlineInfo", "Snapshot",
     "effective_status", "count_statuses", "task_headline", "task_summary", "rollup_task", "unit_level",
     "worst_first_key", "deadline_info", "role_text", "unit_list_text", "load_snapshot",
-    "iter_current_answers", "CURRENT_COLUMNS", "CURRENT_SQL", "iter_history", "submission_files", "count_responses", "fmt_time",
+    "iter_history", "fmt_time",
 ]
 
 DONE, IN_PROGRESS, NOT_STARTED, NOT_APPLICABLE = STATUS_OPTIONS
@@ -314,19 +314,6 @@ class Snapshot:
         return out
 
 
-_LEAN_SQL = """
-    SELECT a.task_number, a.unit_id, u.name, a.role, r.status,
-           CASE WHEN a.role = ? THEN r.progress END AS lead_progress
-    FROM assignments a
-    JOIN units u ON u.id = a.unit_id
-    LEFT JOIN answers ans ON ans.batch_id = a.batch_id AND ans.unit_id = a.unit_id
-                          AND ans.task_number = a.task_number
-    LEFT JOIN responses r ON r.id = ans.response_id
-    WHERE a.batch_id = ?
-    ORDER BY a.task_number, a.rowid
-"""
-
-
 def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
     """Read the batch's assignments and current statuses (only the columns needed) and derive all."""
     batch = ledger.require_batch(config.batch.title)
@@ -337,8 +324,7 @@ def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
     per_task: dict[int, list[tuple[str, str, str, str]]] = {}
     per_unit: dict[int, list[str]] = {}
     matrix: dict[int, dict[int, str]] = {}
-    for task, unit_id, unit, role, status, lead_progress in ledger.execute(
-            _LEAN_SQL, (ROLE_LEAD, batch.id)):
+    for task, unit_id, unit, role, status, lead_progress in ledger.iter_statuses(batch.id, ROLE_LEAD):
         status = effective_status(status)
         rows = per_task.get(task)
         if rows is None:
@@ -357,9 +343,7 @@ def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
             overall.by_status[k] += v
     rollups = {t.number: rollup_task(t.number, per_task.get(t.number, ())) for t in tasks}
 
-    last = dict(ledger.execute(
-        "SELECT unit_id, MAX(received_at) FROM submissions WHERE batch_id = ? AND outcome = 'accepted' "
-        "GROUP BY unit_id", (batch.id,)).fetchall())
+    last = ledger.last_accepted(batch.id)
     reminders = dict(ledger.execute(
         "SELECT unit_id, COUNT(*) FROM messages WHERE batch_id = ? AND purpose = 'remind' AND state = 'sent' "
         "GROUP BY unit_id", (batch.id,)).fetchall())
@@ -375,27 +359,7 @@ def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
     return Snapshot(batch, now, info, tasks, rollups, units, overall, unit_order, matrix, dict(config.groups))
 
 
-# --------------------------------------------------------------------------- streamed detail rows
-
-CURRENT_SQL = Ledger.CURRENT_ANSWERS_SQL
-
-_HISTORY_SQL = """
-    SELECT received_at, unit_id, task_number, status, submission_id
-    FROM responses WHERE batch_id = ? ORDER BY received_at, id
-"""
-
-
-#: Column names of the rows :func:`iter_current_answers` yields (the keys of :meth:`Ledger.current_answers`).
-CURRENT_COLUMNS = ("task", "unit", "unit_id", "role", "note", "status", "progress", "completed_on", "evidence",
-                   "issues", "submitted_at", "submission_id", "source_file")
-
-
-def iter_current_answers(ledger: Ledger, batch_id: int) -> Iterator[tuple[Any, ...]]:
-    """The rows of :meth:`Ledger.current_answers` as tuples (:data:`CURRENT_COLUMNS`), streamed.
-
-    200,000 rows of long text do not belong in a list of dicts.
-    """
-    yield from ledger.execute(CURRENT_SQL, (batch_id,))
+# --------------------------------------------------------------------------- streamed history
 
 
 def iter_history(ledger: Ledger, batch_id: int) -> Iterator[tuple[str, int, int, str, int, str | None]]:
@@ -407,19 +371,10 @@ def iter_history(ledger: Ledger, batch_id: int) -> Iterator[tuple[str, int, int,
     the result is the same).
     """
     last: dict[tuple[int, int], str] = {}
-    for received_at, unit_id, task, status, submission_id in ledger.execute(_HISTORY_SQL, (batch_id,)):
+    for received_at, unit_id, task, status, submission_id in ledger.iter_responses(batch_id):
         key = (unit_id, task)
         yield received_at, unit_id, task, status, submission_id, last.get(key)
         last[key] = status
-
-
-def submission_files(ledger: Ledger, batch_id: int) -> dict[int, str]:
-    """Submission id -> file name as received, for the batch."""
-    return dict(ledger.execute("SELECT id, file_name FROM submissions WHERE batch_id = ?", (batch_id,)).fetchall())
-
-
-def count_responses(ledger: Ledger, batch_id: int) -> int:
-    return int(ledger.execute("SELECT COUNT(*) FROM responses WHERE batch_id = ?", (batch_id,)).fetchone()[0])
 
 
 def fmt_time(iso: str | None) -> str:
