@@ -165,6 +165,8 @@ def init_cmd(app: App, tasks_path: Path | None, replace: bool, register_unknown:
     for p in table.problems:
         if p.severity != "info":
             err_console.print("警告：" + str(p), markup=False)
+    for warning in result.warnings:
+        err_console.print("警告：" + warning, markup=False)
     console.print(f"{result.batch.title}：{result.message}（工作目录 {app.config.workspace}）", markup=False)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,17 +261,45 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     """Build a :class:`Config` from parsed TOML (exposed for tests)."""
     base = path.resolve().parent
     _check_keys(data)
-    office_sec = _section(data, "office")
-    office = Office(**{
-        k: _typed(office_sec, "office", k, str, getattr(Office(), k))
-        for k in Office.__dataclass_fields__
-    })
+    office = _office(_section(data, "office"))
+    ws = _typed(data, "(顶层)", "workspace", str, "var")
+    template = _typed(data, "(顶层)", "template", str, "templates/report_template.xlsx")
+    return Config(
+        path=path.resolve(),
+        base_dir=base,
+        workspace=(base / ws).resolve(),
+        template=(base / template).resolve(),
+        office=office,
+        batch=_batch(_section(data, "batch"), base),
+        units=_units(data.get("units", [])),
+        groups=_groups(_section(data, "groups")),
+        mail=_mail(_section(data, "mail"), office, base),
+        imap=_imap(_section(data, "imap"), base),
+        collect=_collect(_section(data, "collect")),
+        remind=_remind(_section(data, "remind")),
+        service=_plain(_section(data, "service"), "service", ServiceConfig),
+    )
 
-    batch_sec = _section(data, "batch")
-    title = _typed(batch_sec, "batch", "title", str, "")
+
+def _plain(sec: dict[str, Any], where: str, klass: Any) -> Any:
+    """A section whose keys are all plain typed values with the dataclass's defaults."""
+    defaults = klass()
+    return klass(**{k: _typed(sec, where, k, type(getattr(defaults, k)), getattr(defaults, k))
+                    for k in klass.__dataclass_fields__})
+
+
+def _office(sec: dict[str, Any]) -> Office:
+    office = _plain(sec, "office", Office)
+    for key in ("email", "supervisor_email"):
+        _check_address(getattr(office, key), f"[office] {key}")
+    return office
+
+
+def _batch(sec: dict[str, Any], base: Path) -> BatchSpec:
+    title = _typed(sec, "batch", "title", str, "")
     if not title.strip():
         raise ConfigError("config.toml：[batch] 缺少 title（本批督办任务的名称），例如 title = \"2021年政务公开重点工作\"。")
-    deadline = batch_sec.get("deadline")
+    deadline = sec.get("deadline")
     if isinstance(deadline, str):
         try:
             deadline = dt.date.fromisoformat(deadline)
@@ -280,17 +309,17 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         deadline = deadline.date()
     if not isinstance(deadline, dt.date):
         raise ConfigError("config.toml：[batch] 缺少 deadline（报送截止日期），例如 deadline = 2021-12-15。")
-    year = _typed(batch_sec, "batch", "year", int, deadline.year)
-    tasks_value = _typed(batch_sec, "batch", "tasks", str, "")
-    batch = BatchSpec(
+    tasks_value = _typed(sec, "batch", "tasks", str, "")
+    return BatchSpec(
         title=title.strip(),
-        year=year,
+        year=_typed(sec, "batch", "year", int, deadline.year),
         deadline=deadline,
         tasks=(base / tasks_value) if tasks_value else None,
-        sheet=_typed(batch_sec, "batch", "sheet", str, None),
+        sheet=_typed(sec, "batch", "sheet", str, None),
     )
 
-    raw_units = data.get("units", [])
+
+def _units(raw_units: Any) -> tuple[UnitSpec, ...]:
     if not isinstance(raw_units, list):
         raise ConfigError("config.toml：units 应写成多个 [[units]] 块。")
     units: list[UnitSpec] = []
@@ -304,20 +333,26 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
             raise ConfigError(f"config.toml：单位“{name}”登记了两次，请合并为一个 [[units]] 块。")
         seen.add(name)
         emails = _strs(u, where, "email") or _strs(u, where, "emails")
+        cc = _strs(u, where, "cc")
+        for address in (*emails, *cc):
+            _check_address(address, f"[[units]] “{name}” 的邮箱")
         units.append(UnitSpec(
             name=name,
             aliases=_strs(u, where, "aliases"),
             emails=emails,
-            cc=_strs(u, where, "cc"),
+            cc=cc,
             contact=_typed(u, where, "contact", str, ""),
             phone=_typed(u, where, "phone", str, ""),
             kind=_typed(u, where, "kind", str, ""),
         ))
+    return tuple(units)
 
-    groups_sec = _section(data, "groups")
-    groups = {str(k).strip(): _strs(groups_sec, "groups", k) for k in groups_sec}
 
-    m = _section(data, "mail")
+def _groups(sec: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    return {str(k).strip(): _strs(sec, "groups", k) for k in sec}
+
+
+def _mail(m: dict[str, Any], office: Office, base: Path) -> MailConfig:
     defaults = MailConfig()
     mail = MailConfig(
         mode=_choice(_typed(m, "mail", "mode", str, defaults.mode), "mail", "mode", ("outbox", "smtp")),
@@ -334,73 +369,86 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         retries=_typed(m, "mail", "retries", int, defaults.retries),
         backoff_seconds=_typed(m, "mail", "backoff_seconds", float, defaults.backoff_seconds),
         timeout=_typed(m, "mail", "timeout", float, defaults.timeout),
-        ca_file=str(base / ca) if (ca := _typed(m, "mail", "ca_file", str, "").strip()) else "",
+        ca_file=_path_text(m, "mail", base),
     )
+    _positive(mail, "mail", ("timeout",))
+    _positive(mail, "mail", ("per_minute", "retries", "backoff_seconds"), allow_zero=True)  # 0: no throttle
+    _check_address(mail.reply_to, "[mail] reply_to")
+    return mail
 
-    im = _section(data, "imap")
-    idef = ImapConfig()
+
+def _imap(im: dict[str, Any], base: Path) -> ImapConfig:
+    defaults = ImapConfig()
     imap = ImapConfig(
         host=_typed(im, "imap", "host", str, ""),
-        port=_typed(im, "imap", "port", int, idef.port),
-        security=_choice(_typed(im, "imap", "security", str, idef.security), "imap", "security",
+        port=_typed(im, "imap", "port", int, defaults.port),
+        security=_choice(_typed(im, "imap", "security", str, defaults.security), "imap", "security",
                          ("ssl", "starttls", "none")),
         user=_typed(im, "imap", "user", str, ""),
-        password_env=_typed(im, "imap", "password_env", str, idef.password_env),
-        folder=_typed(im, "imap", "folder", str, idef.folder),
-        processed_folder=_typed(im, "imap", "processed_folder", str, idef.processed_folder),
-        timeout=_typed(im, "imap", "timeout", float, idef.timeout),
-        ca_file=str(base / ca) if (ca := _typed(im, "imap", "ca_file", str, "").strip()) else "",
+        password_env=_typed(im, "imap", "password_env", str, defaults.password_env),
+        folder=_typed(im, "imap", "folder", str, defaults.folder),
+        processed_folder=_typed(im, "imap", "processed_folder", str, defaults.processed_folder),
+        timeout=_typed(im, "imap", "timeout", float, defaults.timeout),
+        ca_file=_path_text(im, "imap", base),
     )
+    _positive(imap, "imap", ("timeout",))
+    return imap
 
-    c = _section(data, "collect")
-    cdef = CollectConfig()
-    collect = CollectConfig(**{
-        k: _typed(c, "collect", k, type(getattr(cdef, k)), getattr(cdef, k)) for k in CollectConfig.__dataclass_fields__
-    })
 
-    r = _section(data, "remind")
-    rdef = RemindConfig()
-    days = r.get("before_deadline_days", list(rdef.before_deadline_days))
-    if not isinstance(days, list) or not all(isinstance(d, int) and d >= 0 for d in days):
+def _collect(c: dict[str, Any]) -> CollectConfig:
+    collect = _plain(c, "collect", CollectConfig)
+    _positive(collect, "collect", ("max_file_mb", "max_uncompressed_mb", "max_ratio", "max_rows", "max_cols",
+                                   "parse_timeout", "parse_memory_mb"))
+    return collect
+
+
+def _remind(r: dict[str, Any]) -> RemindConfig:
+    defaults = RemindConfig()
+    days = r.get("before_deadline_days", list(defaults.before_deadline_days))
+    if not isinstance(days, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in days):
         raise ConfigError("config.toml：[remind] before_deadline_days 应为非负整数列表，例如 [5, 1]。")
-    weekday = _typed(r, "remind", "weekly_weekday", int, rdef.weekly_weekday)
+    weekday = _typed(r, "remind", "weekly_weekday", int, defaults.weekly_weekday)
     if not 0 <= weekday <= 7:
         raise ConfigError("config.toml：[remind] weekly_weekday 应为 1（周一）到 7（周日），0 表示不做每周提醒。")
     remind = RemindConfig(
-        time=_hhmm(_typed(r, "remind", "time", str, rdef.time), "remind", "time"),
+        time=_hhmm(_typed(r, "remind", "time", str, defaults.time), "remind", "time"),
         weekly_weekday=weekday,
         before_deadline_days=tuple(sorted(set(days), reverse=True)),
-        overdue_daily=_typed(r, "remind", "overdue_daily", bool, rdef.overdue_daily),
-        escalate_after_days=_typed(r, "remind", "escalate_after_days", int, rdef.escalate_after_days),
+        overdue_daily=_typed(r, "remind", "overdue_daily", bool, defaults.overdue_daily),
+        escalate_after_days=_typed(r, "remind", "escalate_after_days", int, defaults.escalate_after_days),
         escalate_cc=_strs(r, "remind", "escalate_cc"),
         extra_holidays=_dates(r, "remind", "extra_holidays"),
         extra_workdays=_dates(r, "remind", "extra_workdays"),
-        attach_workbook=_typed(r, "remind", "attach_workbook", bool, rdef.attach_workbook),
+        attach_workbook=_typed(r, "remind", "attach_workbook", bool, defaults.attach_workbook),
     )
+    _positive(remind, "remind", ("escalate_after_days",), allow_zero=True)
+    for address in remind.escalate_cc:
+        _check_address(address, "[remind] escalate_cc")
+    return remind
 
-    s = _section(data, "service")
-    sdef = ServiceConfig()
-    service = ServiceConfig(**{
-        k: _typed(s, "service", k, type(getattr(sdef, k)), getattr(sdef, k)) for k in ServiceConfig.__dataclass_fields__
-    })
 
-    ws = _typed(data, "(顶层)", "workspace", str, "var")
-    template = _typed(data, "(顶层)", "template", str, "templates/report_template.xlsx")
-    return Config(
-        path=path.resolve(),
-        base_dir=base,
-        workspace=(base / ws).resolve(),
-        template=(base / template).resolve(),
-        office=office,
-        batch=batch,
-        units=tuple(units),
-        groups=groups,
-        mail=mail,
-        imap=imap,
-        collect=collect,
-        remind=remind,
-        service=service,
-    )
+def _path_text(sec: dict[str, Any], where: str, base: Path) -> str:
+    value = _typed(sec, where, "ca_file", str, "").strip()
+    return str(base / value) if value else ""
+
+
+def _positive(obj: Any, where: str, keys: tuple[str, ...], allow_zero: bool = False) -> None:
+    """Sizes, limits and times must be positive: a negative limit would refuse (or allow) everything."""
+    for key in keys:
+        value = getattr(obj, key)
+        if value < 0 or (value == 0 and not allow_zero):
+            want = "不小于 0 的数" if allow_zero else "大于 0 的数"
+            raise ConfigError(f"config.toml：[{where}] {key} = {value!r} 无效，应为{want}。")
+
+
+_ADDRESS_RE = re.compile(r"[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+")
+
+
+def _check_address(address: str, where: str) -> None:
+    """One plain e-mail address (a@b.cn); 「a@b@c」 or a name with spaces would be silently mangled later."""
+    if address and not _ADDRESS_RE.fullmatch(address.strip()):
+        raise ConfigError(f"config.toml：{where} “{address}” 不是有效的邮箱地址，请写成 name@example.gov.cn 的形式"
+                          "（多个地址请写成列表，每项一个）。")
 
 
 def load_config(path: str | Path | None = None, workspace: str | Path | None = None) -> Config:

@@ -25,6 +25,7 @@ Every reminder has the key ``remind:<batch id>:<unit id>:<kind>:<date>`` in the 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
@@ -34,9 +35,11 @@ from typing import Any
 from automation import clock
 from automation.config import Config, RemindConfig
 from automation.ledger import Ledger
+from automation.ledger.records import OpenTask
 from automation.model import Batch
 from automation.text import STATUS_OPTIONS, normalize_status
 from automation.workdays import WorkCalendar
+from automation.workspace import Workspace
 
 __all__ = ["Slot", "Reminder", "schedule", "due_reminders", "send_reminders", "FINISHED", "KIND_NAMES"]
 
@@ -69,7 +72,7 @@ class Reminder:
     key: str
     to: tuple[str, ...]
     cc: tuple[str, ...]
-    tasks: tuple[dict[str, Any], ...]
+    tasks: tuple[OpenTask, ...]
     overdue_days: int = 0
     days_left: int | None = None
     catch_up: bool = False
@@ -78,7 +81,7 @@ class Reminder:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(day=self.day.isoformat(), due_at=clock.iso(self.due_at), to=list(self.to), cc=list(self.cc),
-                 tasks=[t["task"] for t in self.tasks], missed=[m.isoformat() for m in self.missed],
+                 tasks=[t.task for t in self.tasks], missed=[m.isoformat() for m in self.missed],
                  kind_name=KIND_NAMES.get(self.kind, self.kind))
         return d
 
@@ -133,38 +136,19 @@ def _weekly(weekday: int, calendar: WorkCalendar, day: dt.date) -> bool:
     return calendar.next_workday(anchor) == day
 
 
-_OPEN_SQL = """
-    FROM assignments a
-    LEFT JOIN answers ans ON ans.batch_id = a.batch_id AND ans.unit_id = a.unit_id
-                          AND ans.task_number = a.task_number
-    LEFT JOIN responses r ON r.id = ans.response_id
-    WHERE a.batch_id = ? AND (r.status IS NULL OR r.status NOT IN ('已完成', '不适用'))
-"""
-
-
-def _open_units(ledger: Ledger, batch: Batch) -> list[int]:
-    """Units with at least one assignment not answered 已完成 / 不适用 (cheap: asked every few minutes)."""
-    return [r[0] for r in ledger.execute(f"SELECT DISTINCT a.unit_id {_OPEN_SQL} ORDER BY a.unit_id", (batch.id,))]
-
-
-def _unfinished(ledger: Ledger, batch: Batch, unit_id: int) -> list[dict[str, Any]]:
+def _unfinished(ledger: Ledger, batch: Batch, unit_id: int) -> list[OpenTask]:
     """The unit's assignments without an answer or with an answer other than 已完成 / 不适用.
 
     Statuses are stored canonical; anything else is normalised here as a safeguard.
     """
-    sql = (f"SELECT a.task_number AS task, a.role, t.title, r.status, r.received_at AS submitted_at {_OPEN_SQL} "
-           "AND a.unit_id = ? ORDER BY a.task_number")
-    sql = sql.replace("FROM assignments a", "FROM assignments a JOIN tasks t ON t.batch_id = a.batch_id "
-                                            "AND t.number = a.task_number", 1)
     out = []
-    for a in ledger.execute(sql, (batch.id, unit_id)):
-        status = a["status"] or ""
-        if status and status not in STATUS_OPTIONS:
-            status = normalize_status(status) or status
+    for a in ledger.open_tasks(batch.id, unit_id):
+        if a.status and a.status not in STATUS_OPTIONS:
+            status = normalize_status(a.status) or a.status
             if status in FINISHED:
                 continue
-        out.append({"task": a["task"], "title": a["title"], "role": a["role"], "status": status,
-                    "submitted_at": a["submitted_at"]})
+            a = dataclasses.replace(a, status=status)
+        out.append(a)
     return out
 
 
@@ -217,7 +201,7 @@ def due_reminders(config: Config, ledger: Ledger, now: dt.datetime,
     at = _remind_time(remind)
     if now.time() < at or not cal.is_workday(now.date()):
         return []  # nothing goes out at night, at weekends or on holidays, not even a catch-up
-    open_units = _open_units(ledger, batch)
+    open_units = ledger.open_units(batch.id)
     if not open_units:
         return []
     history = _history(ledger, batch)
@@ -324,7 +308,7 @@ def _reissue(config: Config, ledger: Ledger, batch: Batch, reminders: list[Remin
         by_day.setdefault(r.day, []).append(r.unit)
     paths: dict[int, Path] = {}
     for day, units in by_day.items():
-        folder = Path(config.workspace) / "workbooks" / "reissued" / day.isoformat()
+        folder = Workspace(config.workspace).reissued(day)
         for built in build_workbooks(config, ledger, now, units=units, out_dir=folder, purpose="remind"):
             paths[built.unit_id] = Path(built.path)
     return paths

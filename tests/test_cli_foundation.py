@@ -179,3 +179,45 @@ def test_outputs_are_not_private_files(tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # as any new file, not mkstemp's 0600
+
+
+@pytest.mark.parametrize(("old", "new", "named"), [
+    ("max_file_mb = 20.0", "max_file_mb = -1.0", "[collect] max_file_mb"),
+    ('email = ["fgw@np.example.com"]', 'email = ["a@b@c"]', "a@b@c"),
+])
+def test_bad_limits_and_addresses_are_refused_at_load(capsys, config_file, old, new, named):
+    text = config_file.read_text(encoding="utf-8")
+    assert old in text
+    config_file.write_text(text.replace(old, new, 1), encoding="utf-8")
+    code, _, err = run(capsys, "--config", str(config_file), "init")
+    assert code == 1 and err.startswith("Error: ") and named in err
+    assert not (config_file.parent / "var").exists()
+
+
+def test_init_warns_about_units_without_an_address(capsys, config_file):
+    text = config_file.read_text(encoding="utf-8")
+    config_file.write_text(text.replace('email = ["fgw@np.example.com"]', "email = []", 1), encoding="utf-8")
+    code, _, err = run(capsys, "--config", str(config_file), "init")
+    assert code == 0 and "未登记邮箱" in err and "市发改委" in err
+
+
+def test_read_only_commands_on_a_missing_workspace_create_nothing(capsys, config_file, tmp_path):
+    wrong = tmp_path / "拼错的目录"
+    for command in (["status"], ["report"], ["assignments"], ["remind", "--dry-run"]):
+        code, out, err = run(capsys, "--config", str(config_file), "--workspace", str(wrong), *command)
+        assert code == 1 and err.startswith("Error: ") and err.strip().count("\n") == 0, command
+        assert "automation init" in err
+        assert not wrong.exists(), command
+
+
+def test_malformed_now_is_a_usage_error(capsys, config_file):
+    run(capsys, "--config", str(config_file), "init")
+    code, _, err = run(capsys, "--config", str(config_file), "status", "--now", "2021/13/45")
+    assert code == 2 and "2021-11-01T09:30" in err and "内部错误" not in err
+
+
+def test_report_out_into_a_missing_folder_is_refused(capsys, config_file, tmp_path):
+    run(capsys, "--config", str(config_file), "init")
+    target = tmp_path / "没有的文件夹" / "汇总表.xlsx"
+    code, _, err = run(capsys, "--config", str(config_file), "report", "--out", str(target))
+    assert code == 1 and "文件夹不存在" in err and not target.parent.exists()

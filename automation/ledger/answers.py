@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from automation.ledger.connection import Connection
-from automation.ledger.records import CurrentAnswer, HistoryRow
+from automation.ledger.records import CurrentAnswer, HistoryRow, OpenTask
 
 #: Per assignment of a batch (``?``): the current answer, None fields when not reported.
 _CURRENT_ANSWERS_SQL = """
@@ -39,6 +39,16 @@ _STATUS_SQL = """
     LEFT JOIN responses r ON r.id = ans.response_id
     WHERE a.batch_id = ?
     ORDER BY a.task_number, a.rowid
+"""
+
+
+#: Assignments not answered 已完成 / 不适用 (answers are stored canonical).
+_OPEN_SQL = """
+    FROM assignments a
+    LEFT JOIN answers ans ON ans.batch_id = a.batch_id AND ans.unit_id = a.unit_id
+                          AND ans.task_number = a.task_number
+    LEFT JOIN responses r ON r.id = ans.response_id
+    WHERE a.batch_id = ? AND (r.status IS NULL OR r.status NOT IN ('已完成', '不适用'))
 """
 
 
@@ -126,3 +136,17 @@ class AnswerQueries(Connection):
             "AND (s.batch_id = ? OR s.batch_id IS NULL)", (batch_id,))
         cur.row_factory = None
         return list(cur)
+
+    def open_units(self, batch_id: int) -> list[int]:
+        """Units with at least one assignment not answered 已完成 / 不适用 (cheap: the service asks
+        every few minutes)."""
+        return [r[0] for r in self.conn.execute(f"SELECT DISTINCT a.unit_id {_OPEN_SQL} ORDER BY a.unit_id",
+                                                (batch_id,))]
+
+    def open_tasks(self, batch_id: int, unit_id: int) -> list[OpenTask]:
+        """The unit's assignments without an answer or with one other than 已完成 / 不适用, by task."""
+        sql = (f"SELECT a.task_number, t.title, a.role, IFNULL(r.status, ''), r.received_at {_OPEN_SQL} "
+               "AND a.unit_id = ? ORDER BY a.task_number")
+        sql = sql.replace("FROM assignments a", "FROM assignments a JOIN tasks t ON t.batch_id = a.batch_id "
+                                                "AND t.number = a.task_number", 1)
+        return [OpenTask(*r) for r in self.conn.execute(sql, (batch_id, unit_id))]

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from automation.model import Batch
 
-__all__ = ["ImportResult", "Revision", "AssignmentRow", "CurrentAnswer", "CURRENT_COLUMNS", "HistoryRow"]
+__all__ = ["ImportResult", "Revision", "AssignmentRow", "CurrentAnswer", "CURRENT_COLUMNS", "HistoryRow",
+           "OpenTask"]
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class ImportResult:
     task_count: int
     assignment_count: int
     message: str
+    warnings: tuple[str, ...] = ()   # for the office: e.g. units with tasks but no e-mail address
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,14 @@ class HistoryRow:
     source_file: str
     unit_id: int
     old_status: str | None
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    """An assignment a unit has not finished: no answer, or an answer other than 已完成 / 不适用."""
+
+    task: int
+    title: str
+    role: str
+    status: str            # "" when the unit never answered
+    submitted_at: str | None

@@ -236,8 +236,8 @@ def reminder_letter(config: Config, batch: Batch, reminder: Any, today: dt.date,
     else:
         subject = f"【督办提醒】{batch.title}——{r.unit}尚有 {n} 项任务未完成（{batch.deadline.month}月{batch.deadline.day}日截止）"
         lead = f"《{batch.title}》报送截止日期为 {deadline}。贵单位尚有 {n} 项任务未报送或未完成，请按时报送。"
-    rows = [(t["task"], _short(t["title"], 80), t["role"], t["status"] or "未报送",
-             _cn_time(clock.parse(t["submitted_at"])) if t.get("submitted_at") else "—") for t in r.tasks]
+    rows = [(t.task, _short(t.title, 80), t.role, t.status or "未报送",
+             _cn_time(clock.parse(t.submitted_at)) if t.submitted_at else "—") for t in r.tasks]
     how = ("附件是贵单位的工作簿，已预填最近一次报送的内容，请在其中更新后作为附件回复本邮件。"
            if attached else f"请在下发的工作簿中填写后作为附件回复至 {_reply_address(config)}。")
     tail = [_contact_line(config), *_signature(config, today)]

@@ -6,6 +6,7 @@ not know, expand the task × unit assignments and store the table as the batch's
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from automation.ledger import ImportResult, Ledger
 from automation.tasks.load import TaskTable, load_tasks
 from automation.units import Registry, expand_assignments, unknown_names
 
-__all__ = ["init_batch", "register_units_in_config"]
+__all__ = ["init_batch", "register_units_in_config", "missing_addresses"]
 
 
 def register_units_in_config(config: Config, names: list[str]) -> None:
@@ -60,4 +61,10 @@ def init_batch(
         batch, table.tasks, assignments, now,
         source_name=Path(path).name, source_sha256=sha256_file(path), replace=replace,
     )
-    return result, table
+    return dataclasses.replace(result, warnings=tuple(missing_addresses(ledger, result.batch.id))), table
+
+
+def missing_addresses(ledger: Ledger, batch_id: int) -> list[str]:
+    """One warning per unit that has tasks but no e-mail address (it cannot be sent its workbook)."""
+    return [f"单位“{u.name}”有任务但未登记邮箱，无法向其发送工作簿和提醒：请在 config.toml 该单位的 [[units]] 中填写 email。"
+            for u in ledger.assigned_units(batch_id) if not u.emails]
