@@ -247,22 +247,9 @@ def _writer_width(stored: float | None) -> int | float:
 
 def read_template(path: Path) -> Layout:
     """Read the office's template into a Layout (see the module docstring for its shape)."""
-    import openpyxl
-    from openpyxl.utils import get_column_letter
-
     path = Path(path)
+    wb = _open_template(path)
     name = path.name
-    if not path.exists():
-        raise InputError(f"找不到模板 {path}。请检查 config.toml 中的 template，或运行 python scripts/make_template.py 生成。")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # openpyxl warns about Excel extensions it drops
-            wb = openpyxl.load_workbook(path, data_only=True)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError) as exc:
-        raise InputError(
-            f"模板 {name} 无法打开（{type(exc).__name__}）。请在 Excel/WPS 中另存为 .xlsx，"
-            "或运行 python scripts/make_template.py 重新生成默认模板。"
-        ) from exc
     try:
         colors = _Colors(getattr(wb, "loaded_theme", None))
         for sheet in (TEMPLATE_TASK_SHEET, TEMPLATE_HELP_SHEET, TEMPLATE_STATUS_SHEET):
@@ -272,92 +259,14 @@ def read_template(path: Path) -> Layout:
                     "请恢复该工作表的名称，或运行 python scripts/make_template.py 重新生成默认模板。"
                 )
         ws = wb[TEMPLATE_TASK_SHEET]
-        where = f"模板 {name} 的“{TEMPLATE_TASK_SHEET}”工作表"
-        by_name = {v: k for k, v in FIELD_NAMES.items()}
-        widths = _column_widths(ws)
-        columns: list[Column] = []
-        seen: dict[str, str] = {}
-        fill_style: dict[str, Any] | None = None
-        task_style: dict[str, Any] | None = None
-        col = 1
-        while col <= ws.max_column:
-            letter = get_column_letter(col)
-            header = _text(ws.cell(_HEADER_ROW, col).value).strip()
-            field = _text(ws.cell(_FIELD_ROW, col).value).strip()
-            if not header and not field or header.startswith("←") or field.startswith("←"):
-                break
-            key = by_name.get(field) or (field if field in FIELD_NAMES else None)
-            if key is None:
-                raise InputError(
-                    f"{where} {letter}{_FIELD_ROW}：对应内容“{field}”无法识别，应为以下之一："
-                    f"{'、'.join(FIELD_NAMES.values())}。表头名称请在第 {_HEADER_ROW} 行修改，第 {_FIELD_ROW} 行请勿改动。"
-                )
-            if key in seen:
-                raise InputError(f"{where} {letter}{_FIELD_ROW}：“{FIELD_NAMES[key]}”与 {seen[key]} 重复，请删除其中一列。")
-            seen[key] = f"{letter}{_FIELD_ROW}"
-            if not header:
-                raise InputError(f"{where} {letter}{_HEADER_ROW}：表头为空，请填写“{FIELD_NAMES[key]}”列的表头名称。")
-            flag = _text(ws.cell(_FILL_ROW, col).value).strip()
-            if flag not in (_YES, _NO):
-                raise InputError(f"{where} {letter}{_FILL_ROW}：是否填报应为“是”或“否”，现为“{flag}”。")
-            fill_in = flag == _YES
-            if fill_in and key in TASK_KEYS:
-                raise InputError(f"{where} {letter}{_FILL_ROW}：“{FIELD_NAMES[key]}”是下发内容，不能设为填报列，请改为“否”。")
-            if key == "status" and not fill_in:
-                raise InputError(f"{where} {letter}{_FILL_ROW}：“{FIELD_NAMES[key]}”必须由单位填写，请改为“是”。")
-            prompt = _text(ws.cell(_PROMPT_ROW, col).value).strip() if fill_in else ""
-            columns.append(Column(key, header, _writer_width(widths.get(col)), fill_in, prompt,
-                                  _style(ws.cell(_HEADER_ROW, col), colors)))
-            sample = _style(ws.cell(_TASK_ROW, col), colors)
-            if fill_in and fill_style is None:
-                fill_style = sample
-            elif not fill_in and task_style is None:
-                task_style = sample
-            col += 1
-        for key in _REQUIRED:
-            if key not in seen:
-                raise InputError(
-                    f"{where} 第 {_FIELD_ROW} 行缺少“{FIELD_NAMES[key]}”列（序号、工作任务、落实情况必须保留）。"
-                    "请恢复该列，或运行 python scripts/make_template.py 重新生成默认模板。"
-                )
+        columns, task_style, fill_style = _read_columns(ws, name, colors)
         title = _text(ws.cell(_TITLE_ROW, 1).value).strip()
         if not title:
-            raise InputError(f"{where} A{_TITLE_ROW}：标题为空，请填写，例如 {DEFAULT_LAYOUT.title_format}。")
-
-        status_ws = wb[TEMPLATE_STATUS_SHEET]
-        options: list[tuple[str, str]] = []
-        values: dict[str, int] = {}
-        for row in range(2, status_ws.max_row + 1):
-            value = _text(status_ws.cell(row, 1).value).strip()
-            meaning = _text(status_ws.cell(row, 2).value).strip()
-            if not value:
-                if meaning:
-                    raise InputError(
-                        f"模板 {name} 的“{TEMPLATE_STATUS_SHEET}”工作表 A{row}：选项为空但 B{row} 有含义，请填写选项。"
-                    )
-                continue
-            if value in values:
-                raise InputError(
-                    f"模板 {name} 的“{TEMPLATE_STATUS_SHEET}”工作表 A{row}：选项“{value}”与第 {values[value]} 行重复。"
-                )
-            if canonical_status(value) is None:
-                raise InputError(
-                    f"模板 {name} 的“{TEMPLATE_STATUS_SHEET}”工作表 A{row}：选项“{value}”看不出属于"
-                    f"{'/'.join(STATUS_OPTIONS)}中的哪一类（统计和催办按这四类进行）。请改用能看出类别的说法，"
-                    "例如“已办结”“部分完成”“尚未开始”“不涉及”。"
-                )
-            values[value] = row
-            options.append((value, meaning))
-        if not options:
-            raise InputError(f"模板 {name} 的“{TEMPLATE_STATUS_SHEET}”工作表没有选项：请从 A2 起每行填写一个落实情况选项。")
-
+            raise InputError(f"模板 {name} 的“{TEMPLATE_TASK_SHEET}”工作表 A{_TITLE_ROW}：标题为空，请填写，"
+                             f"例如 {DEFAULT_LAYOUT.title_format}。")
+        options = _read_status_options(wb[TEMPLATE_STATUS_SHEET], name)
         help_ws = wb[TEMPLATE_HELP_SHEET]
-        lines = [_text(help_ws.cell(row, 1).value).rstrip() for row in range(1, help_ws.max_row + 1)]
-        while lines and not lines[-1].strip():
-            lines.pop()
-        if not lines:
-            raise InputError(f"模板 {name} 的“{TEMPLATE_HELP_SHEET}”工作表是空的：请在 A 列逐行填写填报说明。")
-
+        lines = _read_instructions(help_ws, name)
         styles = dict(DEFAULT_LAYOUT.styles)
         styles["title"] = _style(ws.cell(_TITLE_ROW, 1), colors)
         styles["section"] = _style(_sample_cell(ws, _SECTION_ROW, len(columns)), colors)
@@ -373,6 +282,122 @@ def read_template(path: Path) -> Layout:
                       styles=styles, title_format=title)
     finally:
         wb.close()
+
+
+def _open_template(path: Path) -> Any:
+    import openpyxl
+
+    if not path.exists():
+        raise InputError(f"找不到模板 {path}。请检查 config.toml 中的 template，或运行 python scripts/make_template.py 生成。")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openpyxl warns about Excel extensions it drops
+            return openpyxl.load_workbook(path, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, TypeError) as exc:
+        raise InputError(
+            f"模板 {path.name} 无法打开（{type(exc).__name__}）。请在 Excel/WPS 中另存为 .xlsx，"
+            "或运行 python scripts/make_template.py 重新生成默认模板。"
+        ) from exc
+
+
+def _read_columns(ws: Any, name: str, colors: _Colors) -> tuple[list[Column], dict[str, Any] | None,
+                                                                  dict[str, Any] | None]:
+    """The table's columns, left to right until the first empty one, and the task/fill style samples."""
+    where = f"模板 {name} 的“{TEMPLATE_TASK_SHEET}”工作表"
+    widths = _column_widths(ws)
+    columns: list[Column] = []
+    seen: dict[str, str] = {}
+    fill_style: dict[str, Any] | None = None
+    task_style: dict[str, Any] | None = None
+    for col in range(1, ws.max_column + 1):
+        column = _read_column(ws, col, where, seen, widths, colors)
+        if column is None:
+            break
+        columns.append(column)
+        sample = _style(ws.cell(_TASK_ROW, col), colors)
+        if column.fill_in and fill_style is None:
+            fill_style = sample
+        elif not column.fill_in and task_style is None:
+            task_style = sample
+    for key in _REQUIRED:
+        if key not in seen:
+            raise InputError(
+                f"{where} 第 {_FIELD_ROW} 行缺少“{FIELD_NAMES[key]}”列（序号、工作任务、落实情况必须保留）。"
+                "请恢复该列，或运行 python scripts/make_template.py 重新生成默认模板。"
+            )
+    return columns, task_style, fill_style
+
+
+_KEY_BY_NAME = {v: k for k, v in FIELD_NAMES.items()}
+
+
+def _read_column(ws: Any, col: int, where: str, seen: dict[str, str], widths: dict[int, float],
+                 colors: _Colors) -> Column | None:
+    """One column's settings (rows 3–6), or None where the table ends."""
+    from openpyxl.utils import get_column_letter
+
+    letter = get_column_letter(col)
+    header = _text(ws.cell(_HEADER_ROW, col).value).strip()
+    field = _text(ws.cell(_FIELD_ROW, col).value).strip()
+    if not header and not field or header.startswith("←") or field.startswith("←"):
+        return None
+    key = _KEY_BY_NAME.get(field) or (field if field in FIELD_NAMES else None)
+    if key is None:
+        raise InputError(
+            f"{where} {letter}{_FIELD_ROW}：对应内容“{field}”无法识别，应为以下之一："
+            f"{'、'.join(FIELD_NAMES.values())}。表头名称请在第 {_HEADER_ROW} 行修改，第 {_FIELD_ROW} 行请勿改动。"
+        )
+    if key in seen:
+        raise InputError(f"{where} {letter}{_FIELD_ROW}：“{FIELD_NAMES[key]}”与 {seen[key]} 重复，请删除其中一列。")
+    seen[key] = f"{letter}{_FIELD_ROW}"
+    if not header:
+        raise InputError(f"{where} {letter}{_HEADER_ROW}：表头为空，请填写“{FIELD_NAMES[key]}”列的表头名称。")
+    flag = _text(ws.cell(_FILL_ROW, col).value).strip()
+    if flag not in (_YES, _NO):
+        raise InputError(f"{where} {letter}{_FILL_ROW}：是否填报应为“是”或“否”，现为“{flag}”。")
+    fill_in = flag == _YES
+    if fill_in and key in TASK_KEYS:
+        raise InputError(f"{where} {letter}{_FILL_ROW}：“{FIELD_NAMES[key]}”是下发内容，不能设为填报列，请改为“否”。")
+    if key == "status" and not fill_in:
+        raise InputError(f"{where} {letter}{_FILL_ROW}：“{FIELD_NAMES[key]}”必须由单位填写，请改为“是”。")
+    prompt = _text(ws.cell(_PROMPT_ROW, col).value).strip() if fill_in else ""
+    return Column(key, header, _writer_width(widths.get(col)), fill_in, prompt,
+                  _style(ws.cell(_HEADER_ROW, col), colors))
+
+
+def _read_status_options(ws: Any, name: str) -> list[tuple[str, str]]:
+    """落实情况选项: (option, meaning) from row 2; every option must belong to one of the four classes."""
+    where = f"模板 {name} 的“{TEMPLATE_STATUS_SHEET}”工作表"
+    options: list[tuple[str, str]] = []
+    rows: dict[str, int] = {}
+    for row in range(2, ws.max_row + 1):
+        value = _text(ws.cell(row, 1).value).strip()
+        meaning = _text(ws.cell(row, 2).value).strip()
+        if not value:
+            if meaning:
+                raise InputError(f"{where} A{row}：选项为空但 B{row} 有含义，请填写选项。")
+            continue
+        if value in rows:
+            raise InputError(f"{where} A{row}：选项“{value}”与第 {rows[value]} 行重复。")
+        if canonical_status(value) is None:
+            raise InputError(
+                f"{where} A{row}：选项“{value}”看不出属于{'/'.join(STATUS_OPTIONS)}中的哪一类（统计和催办按这四类进行）。"
+                "请改用能看出类别的说法，例如“已办结”“部分完成”“尚未开始”“不涉及”。"
+            )
+        rows[value] = row
+        options.append((value, meaning))
+    if not options:
+        raise InputError(f"{where}没有选项：请从 A2 起每行填写一个落实情况选项。")
+    return options
+
+
+def _read_instructions(ws: Any, name: str) -> list[str]:
+    lines = [_text(ws.cell(row, 1).value).rstrip() for row in range(1, ws.max_row + 1)]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise InputError(f"模板 {name} 的“{TEMPLATE_HELP_SHEET}”工作表是空的：请在 A 列逐行填写填报说明。")
+    return lines
 
 
 def _sample_cell(ws: Any, row: int, ncol: int) -> Any:
