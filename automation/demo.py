@@ -14,7 +14,6 @@ way a unit contact edits it in Excel or WPS; tests and benchmarks use it as well
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 import shutil
 from collections.abc import Callable, Mapping
@@ -61,37 +60,21 @@ class DemoResult:
 
 
 def bundled_files() -> dict[str, Path]:
-    """The sample config, task table and template shipped with the project."""
-    root = Path(__file__).resolve().parent.parent
-    files = {
-        "config.toml": root / "config.toml",
-        "samples/task-table.txt": root / "samples" / "task-table.txt",
-        "templates/report_template.xlsx": root / "templates" / "report_template.xlsx",
-    }
-    missing = [str(p) for p in files.values() if not p.exists()]
+    """The sample config, task table and template shipped with the package."""
+    from automation.data import bundled_files as found
+
+    files = found()
+    missing = [rel for rel, path in files.items() if path is None]
     if missing:
-        raise AutomationError(
-            f"找不到示例文件 {missing[0]}。请在项目目录中用 pip install -e . 安装后再运行 automation demo。"
-        )
-    return files
+        raise AutomationError(f"找不到示例文件 {missing[0]}：安装包不完整，请重新安装 duban-automation。")
+    return {rel: path for rel, path in files.items() if path is not None}
 
 
 def _fingerprint(workdir: Path) -> str:
     """What the demo left in its ledger; anything done there since changes it."""
-    import sqlite3
+    from automation.ledger import activity_fingerprint
 
-    path = workdir / "var" / "ledger.sqlite3"
-    if not path.exists():
-        return "no-ledger"
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        counts = [conn.execute(f"SELECT COUNT(*), IFNULL(MAX(id), 0) FROM {t}").fetchone()
-                  for t in ("batches", "submissions", "messages", "issues", "events")]
-    except sqlite3.Error:
-        return "unreadable"
-    finally:
-        conn.close()
-    return json.dumps(counts)
+    return activity_fingerprint(workdir / "var" / "ledger.sqlite3")
 
 
 def _prepare(workdir: Path) -> None:

@@ -26,6 +26,7 @@ from automation.config import Config
 from automation.errors import LedgerError
 from automation.ledger.answers import AnswerQueries
 from automation.ledger.batches import BatchQueries, tasks_digest
+from automation.ledger.connection import activity_fingerprint
 from automation.ledger.issues import IssueQueries
 from automation.ledger.messages import MessageQueries
 from automation.ledger.records import ImportResult
@@ -36,7 +37,7 @@ from automation.model import Batch, UnitRow
 from automation.workspace import LEDGER_FILE, Workspace
 
 __all__ = ["Ledger", "Batch", "UnitRow", "ImportResult", "MIGRATIONS", "LEDGER_FILE", "tasks_digest",
-           "open_workspace"]
+           "open_workspace", "activity_fingerprint"]
 
 
 class Ledger(BatchQueries, RegistryQueries, IssueQueries, SubmissionQueries, AnswerQueries, MessageQueries):

@@ -230,5 +230,21 @@ class Connection:
             self.conn.execute(head + ",".join([group] * len(chunk)), [v for row in chunk for v in row])
 
 
+def activity_fingerprint(path: Path) -> str:
+    """Row counts and last ids of the tables that change when anyone works in a ledger, read
+    without writing (the demo uses it to know whether a folder is still an untouched demo)."""
+    if not path.exists():
+        return "no-ledger"
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        counts = [conn.execute(f"SELECT COUNT(*), IFNULL(MAX(id), 0) FROM {t}").fetchone()
+                  for t in ("batches", "submissions", "messages", "issues", "events")]
+    except sqlite3.Error:
+        return "unreadable"
+    finally:
+        conn.close()
+    return json.dumps(counts)
+
+
 def _j(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
