@@ -279,3 +279,32 @@ def test_dry_run_records_nothing_and_cli(config_file: Path, capsys: pytest.Captu
     assert len(list(outbox.glob("remind_*.eml"))) == 2
     code = main(["--config", cfg, "remind", "--now", "2026-10-10T15:00", "--json"])
     assert code == 0 and json.loads(capsys.readouterr().out) == []
+
+
+# --------------------------------------------------------------------------- the calendar after chinese-calendar
+
+
+def test_2027_statutory_holidays_are_days_off_with_one_warning_per_year(caplog) -> None:
+    cal = WorkCalendar()
+    with caplog.at_level(logging.WARNING, logger="automation.workdays"):
+        # 元旦, 春节 (02-08..10 are weekdays), 劳动节, 国庆 (10-01 Friday, 10-04/05 Monday/Tuesday)
+        for day in (D(2027, 1, 1), D(2027, 2, 8), D(2027, 2, 9), D(2027, 2, 10), D(2027, 5, 3), D(2027, 5, 4),
+                    D(2027, 10, 1), D(2027, 10, 4), D(2027, 10, 5)):
+            assert not cal.is_workday(day), day
+        assert cal.is_workday(D(2027, 1, 4)) and cal.is_workday(D(2027, 2, 11))
+        assert not cal.is_workday(D(2027, 1, 2))                    # an ordinary weekend
+        cal.is_workday(D(2027, 6, 1))
+    warnings = [r.getMessage() for r in caplog.records if "2027" in r.getMessage()]
+    assert len(warnings) == 1 and "调休" in warnings[0] and "extra_workdays" in warnings[0]
+
+
+def test_config_adds_the_published_adjusted_working_weekends() -> None:
+    cal = WorkCalendar(extra_workdays=[D(2027, 2, 20)], extra_holidays=[D(2027, 2, 11)])
+    assert cal.is_workday(D(2027, 2, 20)) and not cal.is_workday(D(2027, 2, 11))
+
+
+def test_known_years_still_come_from_chinese_calendar() -> None:
+    cal = WorkCalendar()
+    assert cal.is_workday(D(2026, 10, 10))        # 调休: a Saturday worked
+    assert not cal.is_workday(D(2026, 10, 6))     # 国庆 off on a Tuesday
+    assert cal.fallback_years == set()
