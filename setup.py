@@ -6,12 +6,14 @@ inside the wheel (read with :func:`automation.data.bundled`), so there is one co
 """
 
 import shutil
+import sys
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-BUNDLED = ("config.toml", "samples/task-table.txt", "templates/report_template.xlsx")
+sys.path.insert(0, str(Path(__file__).parent))
+from automation.data import BUNDLED  # noqa: E402  (the one list of what is bundled)
 
 
 class BuildWithData(build_py):

@@ -349,6 +349,29 @@ def report_cmd(app: App, out: Path | None, as_json: bool, now_text: dt.datetime 
                   f"{s.overall.completion:.1%}（{s.deadline.text()}）。", markup=False)
 
 
+@cli.command("notice")
+@click.option("--now", "now_text", type=NOW, metavar="ISO-TIME", help="按指定时间统计（默认当前时间），例如 2021-12-20T09:00")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="保存位置（默认 工作目录/reports/<批次>_情况通报_<年月日-时分>.docx）")
+@click.option("--pdf", is_flag=True, help="同时用 LibreOffice 转换为 PDF（需已安装 LibreOffice）")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（path、pdf、completion、silent）")
+@pass_app
+def notice_cmd(app: App, now_text: dt.datetime | None, out: Path | None, pdf: bool, as_json: bool) -> None:
+    """生成情况通报（Word）：总体情况、全部完成的单位、进度滞后的单位、未报送的单位、逾期任务、排名。"""
+    from automation.progress.notice import write_notice
+
+    info = write_notice(app.config, app.existing_ledger, app.now(now_text), out, pdf=pdf)
+    if as_json:
+        print_json({"path": str(info.path), "pdf": str(info.pdf) if info.pdf else None,
+                    "completion": round(info.content.completion, 4), "silent": info.content.silent_names})
+        return
+    console.print(f"情况通报已生成：{info.path}", markup=False)
+    if info.pdf:
+        console.print(f"PDF：{info.pdf}", markup=False)
+    console.print(f"整体完成率 {info.content.completion:.1%}；未报送的单位："
+                  f"{'、'.join(info.content.silent_names) or '无'}。", markup=False)
+
+
 @cli.command("status")
 @click.option("--json", "as_json", is_flag=True,
               help="以 JSON 输出（批次、截止日期、剩余工作日、完成率、每项任务、每个单位、每条分工的最新填报）")

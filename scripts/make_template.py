@@ -1,8 +1,10 @@
-"""Regenerate templates/report_template.xlsx from the built-in default layout.
+"""Regenerate templates/report_template.xlsx from the built-in default layout, and
+templates/notice_template.docx (the 情况通报 template).
 
-Run after changing :data:`automation.workbook.layout.DEFAULT_LAYOUT` (or when an office has broken its
-template and wants the default back).  The output is reproducible byte for byte, so an
-unchanged layout gives no diff to commit.
+Run after changing :data:`automation.workbook.layout.DEFAULT_LAYOUT` or the notice template's text
+(or when an office has broken a template and wants the default back).  The workbook template is
+reproducible byte for byte, so an unchanged layout gives no diff to commit; the Word template
+carries the time it was written in its zip entries.
 
     python scripts/make_template.py [OUT.xlsx]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from automation.progress.notice_template import write_notice_template
 from automation.workbook.layout import DEFAULT_LAYOUT
 from automation.workbook.template import read_template, write_template
 
@@ -26,6 +29,10 @@ def main(argv: list[str]) -> int:
         print(f"模板读回的版本 {version} 与默认版本 {DEFAULT_LAYOUT.version} 不一致", file=sys.stderr)
         return 1
     print(f"{out}（模板版本 {version}）")
+    if not argv:
+        notice = ROOT / "templates" / "notice_template.docx"
+        write_notice_template(notice)
+        print(notice)
     return 0
 
 

@@ -74,3 +74,13 @@ def ledger(config: Config, now: dt.datetime) -> Ledger:
     init_batch(config, led, now)
     yield led
     led.close()
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run of ``automation demo`` shared by the tests that only read its results."""
+    from automation.demo import run_demo
+
+    workdir = tmp_path_factory.mktemp("shared-demo") / "demo"
+    run_demo(workdir)
+    return workdir

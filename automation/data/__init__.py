@@ -15,7 +15,8 @@ from pathlib import Path
 __all__ = ["BUNDLED", "bundled", "bundled_files"]
 
 #: Where each bundled file sits relative to a project folder (and the demo's working folder).
-BUNDLED = ("config.toml", "samples/task-table.txt", "templates/report_template.xlsx")
+BUNDLED = ("config.toml", "samples/task-table.txt", "templates/report_template.xlsx",
+           "templates/notice_template.docx")
 
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]
 

@@ -31,7 +31,7 @@ _CURRENT_ANSWERS_SQL = """
 
 _STATUS_SQL = """
     SELECT a.task_number, a.unit_id, u.name, a.role, r.status,
-           CASE WHEN a.role = ? THEN r.progress END AS lead_progress
+           CASE WHEN a.role = ? THEN r.progress END AS lead_progress, r.completed_on, r.received_at
     FROM assignments a
     JOIN units u ON u.id = a.unit_id
     LEFT JOIN answers ans ON ans.batch_id = a.batch_id AND ans.unit_id = a.unit_id
@@ -65,11 +65,11 @@ class AnswerQueries(Connection):
         cur.row_factory = None  # tuples, not sqlite3.Row: half the cost per row
         yield from cur
 
-    def iter_statuses(self, batch_id: int, lead_role: str) -> Iterator[tuple[int, int, str, str, str | None,
-                                                                               str | None]]:
-        """(task, unit_id, unit, role, status, lead_progress) per assignment, streamed, in task then
-        assignment order: what the progress snapshot needs and no more (lead_progress is the progress
-        text of lead units only: the task line quotes a lead unit's own answer)."""
+    def iter_statuses(self, batch_id: int, lead_role: str) -> Iterator[tuple[Any, ...]]:
+        """(task, unit_id, unit, role, status, lead_progress, completed_on, received_at) per assignment,
+        streamed, in task then assignment order: what the progress snapshot needs and no more
+        (lead_progress is the progress text of lead units only: the task line quotes a lead unit's
+        own answer)."""
         cur = self.conn.execute(_STATUS_SQL, (lead_role, batch_id))
         cur.row_factory = None
         yield from cur

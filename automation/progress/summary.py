@@ -19,7 +19,14 @@ Definitions (documented in the README, tested in tests/test_report.py):
 - a unit is overdue when the batch deadline has passed and it still has unfinished assignments (the
   same rule ``automation remind`` uses); overdue working days are the working days in (deadline, today];
 - level: red = overdue or nothing reported yet; green = every assignment finished; yellow otherwise;
-- worst first: red, yellow, green; then lower completion; then more 未填报; then registry order.
+- worst first: red, yellow, green; then lower completion; then more 未填报; then registry order;
+- a task's due date is its own 完成时限 where the table names a date, else the batch deadline; an
+  assignment is overdue when its due date has passed and it is not finished; it was finished on
+  time when it is 不适用, or 已完成 with a 完成时间 (else the receipt date) on or before its due date;
+- the score (综合得分, 0–100, ranked within each unit kind) = 50 × completion + 30 × on-time rate
+  + 20 × reporting rate, where the on-time rate counts the assignments whose due date has passed
+  (the completion when none has yet) and the reporting rate is reported ÷ assigned — so a unit that
+  sent nothing ranks below one that reported and is still working.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ __all__ = [
     "LEVELS", "LEVEL_NAMES",
     "Counts", "TaskRollup", "UnitProgress", "DeadlineInfo", "Snapshot",
     "effective_status", "count_statuses", "task_headline", "task_summary", "rollup_task", "unit_level",
-    "worst_first_key", "deadline_info", "role_text", "unit_list_text", "load_snapshot",
+    "worst_first_key", "deadline_info", "task_due_date", "role_text", "unit_list_text", "load_snapshot",
     "iter_history", "fmt_time",
 ]
 
@@ -274,17 +281,62 @@ class UnitProgress:
     reminders: int                  # reminders sent (messages purpose 'remind', state 'sent')
     overdue: bool
     overdue_workdays: int
+    due: int = 0                    # assignments whose due date has passed
+    on_time: int = 0                # … of which finished on time
+    overdue_tasks: int = 0          # … of which still unfinished
+    contact: str = ""
+    phone: str = ""
+    rank: int = 0                   # within its kind, by score (1 = best)
 
     @property
     def level(self) -> str:
-        return unit_level(self.counts, self.overdue)
+        return unit_level(self.counts, self.overdue or self.overdue_tasks > 0)
+
+    @property
+    def on_time_rate(self) -> float:
+        return self.on_time / self.due if self.due else self.counts.completion
+
+    @property
+    def reporting_rate(self) -> float:
+        return self.counts.reported / self.counts.assigned if self.counts.assigned else 0.0
+
+    @property
+    def score(self) -> float:
+        return round(50 * self.counts.completion + 30 * self.on_time_rate + 20 * self.reporting_rate, 1)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "unit": self.name, "kind": self.kind, **self.counts.to_json(),
             "last_submission": self.last_submission, "reminders": self.reminders,
             "overdue": self.overdue, "overdue_workdays": self.overdue_workdays, "level": self.level,
+            "overdue_tasks": self.overdue_tasks, "on_time_rate": round(self.on_time_rate, 4),
+            "score": self.score, "rank": self.rank,
         }
+
+
+def task_due_date(task: Task, batch_deadline: dt.date) -> dt.date:
+    """A task's own due date where its 完成时限 names one, else the batch deadline."""
+    due = getattr(task, "due_date", None)
+    if due:
+        try:
+            return dt.date.fromisoformat(due)
+        except ValueError:
+            pass
+    return batch_deadline
+
+
+def _rank(units: list[UnitProgress]) -> None:
+    """Rank within each unit kind (counties and departments apart): higher score first; equal
+    scores share a rank."""
+    by_kind: dict[str, list[UnitProgress]] = {}
+    for u in units:
+        by_kind.setdefault(u.kind, []).append(u)
+    for group in by_kind.values():
+        previous: float | None = None
+        rank = 0
+        for i, u in enumerate(sorted(group, key=lambda x: (-x.score, x.order)), start=1):
+            u.rank = i if u.score != previous else rank   # equal scores share a rank (1, 1, 3 …)
+            rank, previous = u.rank, u.score
 
 
 def worst_first_key(u: UnitProgress) -> tuple[int, float, int, int]:
@@ -321,11 +373,26 @@ def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
     info = deadline_info(batch.deadline, now, calendar)
     tasks = ledger.tasks(batch.id)
 
+    today = info.today
+    due_dates = {t.number: task_due_date(t, batch.deadline) for t in tasks}
+    timing: dict[int, list[int]] = {}   # unit → [due, on time, overdue]
     per_task: dict[int, list[tuple[str, str, str, str]]] = {}
     per_unit: dict[int, list[str]] = {}
     matrix: dict[int, dict[int, str]] = {}
-    for task, unit_id, unit, role, status, lead_progress in ledger.iter_statuses(batch.id, ROLE_LEAD):
+    for task, unit_id, unit, role, status, lead_progress, completed_on, received_at in ledger.iter_statuses(
+            batch.id, ROLE_LEAD):
         status = effective_status(status)
+        due = due_dates.get(task, batch.deadline)
+        if today > due:
+            t = timing.get(unit_id)
+            if t is None:
+                t = timing[unit_id] = [0, 0, 0]
+            t[0] += 1
+            if status == NOT_APPLICABLE or (status == DONE and (completed_on or (received_at or "")[:10] or "9")
+                                            <= due.isoformat()):
+                t[1] += 1
+            elif status not in FINISHED:
+                t[2] += 1
         rows = per_task.get(task)
         if rows is None:
             rows = per_task[task] = []
@@ -352,9 +419,12 @@ def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
     for order, u in enumerate(ledger.assigned_units(batch.id)):
         counts = counts_by_unit.get(u.id, Counts())
         overdue = info.passed and not counts.finished
+        due, on_time, late = timing.get(u.id, (0, 0, 0))
         units.append(UnitProgress(u.id, u.name, u.kind, order, counts, last.get(u.id), reminders.get(u.id, 0),
-                                  overdue, info.overdue_workdays if overdue else 0))
+                                  overdue, info.overdue_workdays if overdue else 0, due, on_time, late,
+                                  u.contact, u.phone))
         unit_order.append((u.id, u.name))
+    _rank(units)
     units.sort(key=worst_first_key)
     return Snapshot(batch, now, info, tasks, rollups, units, overall, unit_order, matrix, dict(config.groups))
 
