@@ -399,17 +399,22 @@ def print_status(data: dict[str, Any]) -> None:
     console.print(f"批次：{data['batch']}　截止：{data['deadline']}（{left_text}）", markup=False)
     console.print(f"整体完成率：{data['completion']:.1%}（已完成 {c['done']} / 应完成 {c['assigned'] - c['not_applicable']}"
                   f"，未填报 {c['unreported']}）", markup=False)
-    out = Table(title="各单位进度（差的在前；逾期按工作日计）", box=None, padding=(0, 1, 0, 0), pad_edge=False, title_justify="left")
-    # Fits 80 columns: only a long unit name is shortened (…), never a number.
-    for col, width in (("预警", 4), ("单位", 0), ("完成率", 6), ("已完成", 7), ("推进", 4), ("未启", 4), ("不适", 4),
-                       ("未报", 4), ("最近报送", 11), ("催办", 4), ("逾期", 4)):
-        out.add_column(col, no_wrap=True, overflow="ellipsis", min_width=width or None, max_width=14 if not width else None,
+    out = Table(title="各单位进度（差的在前；逾期按工作日计）", box=None, padding=(0, 1, 0, 0), pad_edge=False,
+                title_justify="left")
+    # Headers in full (「不适」 read as "unwell"); a unit name is never cut, it wraps; below 100 columns
+    # the 最近报送 column gives way to the names.
+    wide = console.width >= 100
+    for col in ("预警", "单位", "完成率", "已完成", "推进中", "未启动", "不适用", "未填报", "最近报送", "催办", "逾期"):
+        if col == "最近报送" and not wide:
+            continue
+        out.add_column(col, no_wrap=col != "单位", overflow="fold",
                        justify="left" if col in ("预警", "单位", "最近报送") else "right")
     for u in data["units"]:
-        last = fmt_time(u["last_submission"])[5:]          # MM-DD HH:MM
-        out.add_row(LEVEL_NAMES[u["level"]], u["unit"], f"{u['completion']:.1%}", f"{u['done']}/{u['assigned']}",
+        last = [fmt_time(u["last_submission"])[5:]] if wide else []        # MM-DD HH:MM
+        out.add_row("未报" if u["reported"] == 0 else LEVEL_NAMES[u["level"]], u["unit"],
+                    f"{u['completion']:.1%}", f"{u['done']}/{u['assigned']}",
                     *(str(u[k]) for k in ("in_progress", "not_started", "not_applicable", "unreported")),
-                    last, str(u["reminders"]), f"{u['overdue_workdays']}天" if u["overdue"] else "",
+                    *last, str(u["reminders"]), f"{u['overdue_workdays']}天" if u["overdue"] else "",
                     style=_LEVEL_STYLE[u["level"]])
     console.print(out)
 

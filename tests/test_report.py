@@ -360,7 +360,11 @@ def test_units_sheet(report):
     assert values(ws, 4, 15) == UNIT_ROWS
     assert [fill(ws.cell(r, 2)) for r in range(4, 9)] == ["FFC7CE", "FFEB9C", "FFEB9C", "FFEB9C", "C6EFCE"]
     assert ws.cell(4, 11).number_format == "0.0%"
-    assert ws.freeze_panes == "C4" and ws.auto_filter.ref == "A3:O8"
+    assert ws.freeze_panes == "C4" and ws.auto_filter.ref == "A3:T8"
+    # Overdue tasks, the explainable score and rank within the unit kind, and whom to call.
+    assert values(ws, 3, 20, 3)[0][15:] == ["逾期任务", "综合得分", "类内排名", "联系人", "联系电话"]
+    extra = values(ws, 4, 20)
+    assert all(isinstance(r[16], (int, float)) and 0 <= r[16] <= 100 and r[17] >= 1 for r in extra)
 
 
 def test_units_sheet_after_the_deadline(small, tmp_path):
@@ -431,6 +435,26 @@ def test_charts_reference_the_right_ranges(report):
     bar = next(c for c in charts if "<c:barChart>" in c)
     assert "落实情况汇总!$A$4:$A$8" in doughnut and "落实情况汇总!$B$4:$B$8" in doughnut
     assert "单位进度!$B$4:$B$8" in bar and "单位进度!$K$4:$K$8" in bar
+
+
+def test_matrix_prints_a_page_of_units_at_a_time():
+    from automation.progress.report.matrix_sheet import UNITS_PER_PAGE, unit_page_breaks
+
+    kinds = ["县"] * 10 + ["市直"] * 27
+    breaks = unit_page_breaks(kinds, 3)
+    assert breaks[0] == 3 + 10                                  # the departments start a page of their own
+    assert breaks[1:] == [13 + UNITS_PER_PAGE, 13 + 2 * UNITS_PER_PAGE]
+    assert unit_page_breaks(["县"] * 5, 3) == []
+
+
+def test_completion_chart_is_coloured_by_level_with_labels(report):
+    path, _wb = report
+    with zipfile.ZipFile(path) as z:
+        bar = next(t for n in sorted(z.namelist()) if n.startswith("xl/charts/chart")
+                   for t in [z.read(n).decode()] if "<c:barChart>" in t)
+    assert '<c:barDir val="bar"/>' in bar                     # horizontal bars: names read horizontally
+    assert "C00000" in bar and "70AD47" in bar                 # red and green units
+    assert "<c:showVal val=\"1\"/>" in bar                   # a 0 % unit still shows its label
 
 
 def test_print_setup(report):

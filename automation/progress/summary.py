@@ -357,6 +357,7 @@ class Snapshot:
     unit_order: list[tuple[int, str]]             # (unit_id, name) of assigned units, registry order
     matrix: dict[int, dict[int, str]]             # task -> unit_id -> status
     groups: dict[str, tuple[str, ...]]
+    kinds: dict[int, str] = field(default_factory=dict)   # unit_id -> registry kind
 
     def task_counts(self) -> dict[str, int]:
         """How many tasks have each headline."""
@@ -426,7 +427,8 @@ def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
         unit_order.append((u.id, u.name))
     _rank(units)
     units.sort(key=worst_first_key)
-    return Snapshot(batch, now, info, tasks, rollups, units, overall, unit_order, matrix, dict(config.groups))
+    return Snapshot(batch, now, info, tasks, rollups, units, overall, unit_order, matrix, dict(config.groups),
+                    {u.unit_id: u.kind for u in units})
 
 
 # --------------------------------------------------------------------------- streamed history

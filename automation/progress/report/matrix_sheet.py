@@ -6,7 +6,7 @@ from typing import Any
 
 from xlsxwriter.worksheet import Worksheet
 
-from automation.progress.report.styles import CHART_UNITS, SHEET_MATRIX, Styles, print_setup
+from automation.progress.report.styles import SHEET_MATRIX, Styles, print_setup
 from automation.progress.summary import STATUSES, Snapshot
 from automation.workbook.textsize import MAX_ROW_PT, rows_points
 from automation.workbook.xlsxbulk import BulkSheet, RowWriter
@@ -28,7 +28,10 @@ def write_matrix_sheet(ws: Worksheet, st: Styles, snap: Snapshot) -> BulkSheet:
         ws.write_string(0, first + j, name, st.header_vertical)
     st.status_rules(ws, 1, first, len(snap.tasks), first + len(units) - 1)
     ws.freeze_panes(1, first)
-    print_setup(ws, snap, SHEET_MATRIX, 0, fit_width=len(units) <= CHART_UNITS, repeat_cols=(0, 1))
+    # Printed at full size, a page of unit columns at a time (and a new page where the unit kind changes),
+    # with 序号 / 工作任务 / 落实情况 repeated: shrinking 37 units to one page wide gave 4-point text.
+    print_setup(ws, snap, SHEET_MATRIX, 0, fit_width=False, repeat_cols=(0, first - 1))
+    ws.set_v_pagebreaks(unit_page_breaks([snap.kinds.get(uid, "") for uid, _n in units], first))
 
     def produce(w: RowWriter) -> None:
         statuses = {s: w.memo(s) for s in STATUSES}
@@ -40,3 +43,20 @@ def write_matrix_sheet(ws: Worksheet, st: Styles, snap: Snapshot) -> BulkSheet:
             w.row(values, rows_points([(t.title, fixed[1][1]), (summary, fixed[2][1])]))
 
     return BulkSheet(SHEET_MATRIX, 1, len(snap.tasks), first + len(units), produce)
+
+
+#: Unit columns that fit an A4 landscape page at 100 % beside the three repeated columns.
+UNITS_PER_PAGE = 13
+
+
+def unit_page_breaks(kinds: list[str], first: int) -> list[int]:
+    """Column indexes where a printed page starts: every :data:`UNITS_PER_PAGE` units, and where the
+    unit kind changes (counties and departments on pages of their own)."""
+    breaks = []
+    on_page = 0
+    for i, kind in enumerate(kinds):
+        if i and (kind != kinds[i - 1] or on_page == UNITS_PER_PAGE):
+            breaks.append(first + i)
+            on_page = 0
+        on_page += 1
+    return breaks

@@ -27,6 +27,7 @@ CHART_COLOURS = {DONE: "#70AD47", IN_PROGRESS: "#FFC000", NOT_STARTED: "#ED7D31"
                  UNREPORTED: "#C00000"}
 LEVEL_COLOURS = {"red": STATUS_COLOURS[UNREPORTED], "yellow": STATUS_COLOURS[IN_PROGRESS],
                  "green": STATUS_COLOURS[DONE]}
+LEVEL_BAR_COLOURS = {"red": "#C00000", "yellow": "#FFC000", "green": "#70AD47"}
 HEADLINE_LEVEL = {DONE: "green", NOT_APPLICABLE: "green", IN_PROGRESS: "yellow", NOT_STARTED: "red",
                   UNREPORTED: "red"}
 

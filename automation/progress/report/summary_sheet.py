@@ -14,13 +14,14 @@ from automation.progress.report.styles import (
     CHART_COLOURS,
     CHART_UNITS,
     HEADLINE_LEVEL,
+    LEVEL_BAR_COLOURS,
     SHEET_SUMMARY,
     SHEET_UNITS,
     Styles,
     print_setup,
     px,
 )
-from automation.progress.summary import DONE, STATUSES, Snapshot
+from automation.progress.summary import STATUSES, Snapshot
 from automation.workbook.textsize import rows_points
 
 _CHART_ROWS, _CHART_ROW_PT = 13, 20
@@ -38,8 +39,8 @@ def write_summary_sheet(wb: xlsxwriter.Workbook, ws: Worksheet, st: Styles, snap
     _title(ws, st, snap, len(columns) - 1)
     total_row = _counts(ws, st, snap)
     chart_row = total_row + 2
-    _charts(wb, ws, snap, columns, chart_row)
-    header_row = chart_row + _CHART_ROWS + 1
+    chart_rows = _charts(wb, ws, snap, columns, chart_row)
+    header_row = chart_row + chart_rows + 1
     _task_table(ws, st, snap, columns, header_row)
     print_setup(ws, snap, SHEET_SUMMARY, header_row)
 
@@ -82,9 +83,13 @@ def _counts(ws: Worksheet, st: Styles, snap: Snapshot) -> int:
 
 
 def _charts(wb: xlsxwriter.Workbook, ws: Worksheet, snap: Snapshot, columns: list[tuple[str, float]],
-            chart_row: int) -> None:
+            chart_row: int) -> int:
+    """The two charts side by side; returns how many rows they take (the bar chart grows with the units)."""
     chart_h = int(_CHART_ROWS * _CHART_ROW_PT * 96 / 72) - 10
-    for r in range(chart_row, chart_row + _CHART_ROWS):
+    shown = min(len(snap.units), CHART_UNITS)
+    bar_h = max(chart_h, 20 * shown + 70)   # 20 px a bar: room for every name at 8 pt
+    rows = max(_CHART_ROWS, -int(-(bar_h + 10) // (_CHART_ROW_PT * 96 / 72)))
+    for r in range(chart_row, chart_row + rows):
         ws.set_row(r, _CHART_ROW_PT)
     table_px = sum(px(w) for _l, w in columns)
     left_px = px(columns[0][1]) + px(columns[1][1])
@@ -102,25 +107,28 @@ def _charts(wb: xlsxwriter.Workbook, ws: Worksheet, snap: Snapshot, columns: lis
     doughnut.set_size({"width": left_px - 20, "height": chart_h})
     ws.insert_chart(chart_row, 0, doughnut, {"x_offset": 4, "y_offset": 4, "object_position": 3})
 
-    shown = min(len(snap.units), CHART_UNITS)
     if not shown:                       # (a chart without a series is an error in Excel)
-        return
-    bar = wb.add_chart({"type": "column"})
+        return rows
+    units = snap.units[:shown]
+    bar = wb.add_chart({"type": "bar"})   # horizontal bars: the unit names read horizontally
     bar.add_series({
         "name": "完成率",
         "categories": [SHEET_UNITS, 3, 1, 2 + shown, 1],
         "values": [SHEET_UNITS, 3, 10, 2 + shown, 10],
-        "fill": {"color": CHART_COLOURS[DONE]},
-        "gap": 60,
+        "points": [{"fill": {"color": LEVEL_BAR_COLOURS[u.level]}, "border": {"color": "#7F7F7F"}} for u in units],
+        # A 0 % bar has no length: its label (and the thin border) still shows the unit is there.
+        "data_labels": {"value": True, "num_format": "0%", "position": "outside_end", "font": {"size": 8}},
+        "gap": 40,
     })
     part = f"（完成率最低的 {shown} 个单位）" if len(snap.units) > shown else "（由低到高）"
     bar.set_title({"name": f"各单位完成率{part}", "name_font": {"size": 11, "bold": True}})
     bar.set_legend({"none": True})
-    bar.set_y_axis({"min": 0, "max": 1, "major_unit": 0.2, "num_format": "0%", "num_font": {"size": 9},
+    bar.set_x_axis({"min": 0, "max": 1.1, "major_unit": 0.2, "num_format": "0%", "num_font": {"size": 8},
                     "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}}})
-    bar.set_x_axis({"num_font": {"size": 8, "rotation": -90 if shown > 12 else 0}})
-    bar.set_size({"width": table_px - left_px - 10, "height": chart_h})
+    bar.set_y_axis({"reverse": True, "num_font": {"size": 8}, "interval_unit": 1})   # worst at the top
+    bar.set_size({"width": table_px - left_px - 10, "height": bar_h})
     ws.insert_chart(chart_row, 2, bar, {"x_offset": 4, "y_offset": 4, "object_position": 3})
+    return rows
 
 
 def _task_table(ws: Worksheet, st: Styles, snap: Snapshot, columns: list[tuple[str, float]],

@@ -18,7 +18,8 @@ from automation.progress.summary import (
 UNIT_COLUMNS: tuple[tuple[str, float], ...] = (
     ("序号", 5), ("单位", 20), ("类别", 14), ("承担任务", 7), ("已报送", 7), ("已完成", 7), ("推进中", 7),
     ("未启动", 7), ("不适用", 7), ("未填报", 7), ("完成率", 8), ("最近报送", 16), ("催办次数", 7),
-    ("逾期工作日", 8), ("预警", 6),
+    ("逾期工作日", 8), ("预警", 6), ("逾期任务", 7), ("综合得分", 7), ("类内排名", 7), ("联系人", 10),
+    ("联系电话", 13),
 )
 
 
@@ -29,11 +30,12 @@ def write_units_sheet(ws: Worksheet, st: Styles, snap: Snapshot) -> None:
     ws.set_row(0, 30)
     ws.merge_range(0, 0, 0, last_col, f"{snap.batch.title}各单位进度", st.title)
     info = snap.deadline
-    ws.set_row(1, 36)
+    ws.set_row(1, 50)
     ws.merge_range(1, 0, 1, last_col,
                    f"统计时间：{clock.local(snap.now):%Y-%m-%d %H:%M}　　报送截止：{info.deadline:%Y-%m-%d}"
                    f"（{info.text()}）　　按进度由差到好排列。\n预警：红 = 已逾期仍未完成，或尚未报送任何内容；"
-                   "黄 = 已报送、尚未全部完成；绿 = 全部完成（已完成或不适用）。完成率 = 已完成 ÷（承担任务 − 不适用）。",
+                   "黄 = 已报送、尚未全部完成；绿 = 全部完成（已完成或不适用）。完成率 = 已完成 ÷（承担任务 − 不适用）。"
+                   "综合得分 = 完成率×50 + 按时完成率×30 + 报送率×20，同类单位（县（市、区）、市直部门）之间排名。",
                    st.meta)
     ws.set_row(2, 30)
     for i, (label, _w) in enumerate(UNIT_COLUMNS):
@@ -56,6 +58,11 @@ def write_units_sheet(ws: Worksheet, st: Styles, snap: Snapshot) -> None:
         else:
             ws.write_blank(row, 13, None, f["center"])
         ws.write_string(row, 14, LEVEL_NAMES[u.level], f["center"])
+        ws.write_number(row, 15, u.overdue_tasks, f["center"])
+        ws.write_number(row, 16, u.score, f["center"])
+        ws.write_number(row, 17, u.rank, f["center"])
+        ws.write_string(row, 18, u.contact, f["text"])
+        ws.write_string(row, 19, u.phone, f["text"])
     ws.freeze_panes(3, 2)
     ws.autofilter(2, 0, 2 + len(snap.units), last_col)
     print_setup(ws, snap, SHEET_UNITS, 2)
