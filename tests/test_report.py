@@ -43,6 +43,8 @@ from automation.progress.summary import (
 from automation.workdays import WorkCalendar
 from automation.tasks.importing import init_batch
 from automation.ledger import open_workspace
+from automation.ledger.records import Response
+from automation.model import Problem
 
 NOW = dt.datetime(2021, 11, 1, 9, 30, tzinfo=clock.TZ)
 LATE = dt.datetime(2021, 12, 20, 10, 0, tzinfo=clock.TZ)       # Monday after the 12-15 (Wednesday) deadline
@@ -95,9 +97,8 @@ def at(month: int, day: int, hour: int, minute: int = 0) -> dt.datetime:
 
 
 def answer(task: int, status: str, progress: str = "", completed_on: str | None = None, evidence: str = "",
-           issues: str = "") -> dict:
-    return {"task_number": task, "status": status, "progress": progress, "completed_on": completed_on,
-            "evidence": evidence, "issues": issues}
+           issues: str = "") -> Response:
+    return Response(task, status, progress, completed_on, evidence, issues)
 
 
 @pytest.fixture
@@ -121,7 +122,7 @@ def small(tmp_path: Path):
     submit("s2", "东区政府", at(10, 12, 9), "东区.xlsx",
            [answer(1, "已完成", "东区完成一", "2021-10-11", "东区佐证.pdf"), answer(2, "已完成", "东区完成二"),
             answer(4, "推进中", "东区四", issues="缺少经费")],
-           [{"message": "文件没有签名页，已按文件名识别为东区政府", "severity": "warning"}])
+           [Problem("文件没有签名页，已按文件名识别为东区政府", "warning")])
     submit("s3", "乙局", at(10, 15, 14, 30), "乙局.xlsx",
            [answer(2, "推进中", "乙局牵头推进"), answer(3, "不适用", issues="本单位不涉及")])
     submit("s4", "甲局", at(10, 20, 15), "甲局_第二次.xlsx",
@@ -129,8 +130,8 @@ def small(tmp_path: Path):
             answer(2, "已完成", "甲局完成二"), answer(3, "已完成", "甲局完成三")])
     submit("s5", "西区政府", at(10, 25, 11), "西区.xlsx",
            [answer(1, "未启动", "=1+1"), answer(2, "未填报"), answer(4, "不适用", issues="西区无此项")],
-           [{"message": "落实情况“完成了吗”无法识别，请从下拉列表选择", "sheet": "任务清单", "cell": "G6",
-             "task_number": 2, "field": "status"}])
+           [Problem("落实情况“完成了吗”无法识别，请从下拉列表选择", sheet="任务清单", cell="G6", task_number=2,
+                    field="status")])
     submit("q1", "南区政府", at(10, 26, 8), "南区.xlsx", outcome="quarantined",
            reason="文件已加密（有打开密码），无法读取。请取消密码后重新发送。")
     submit("q2", None, at(10, 27, 8), EVIL_FILE, outcome="quarantined", reason="不是本批次的工作簿", batch_id=None)
@@ -322,7 +323,7 @@ def test_streamed_queries_match_the_ledger(small):
     assert [dict(zip(CURRENT_COLUMNS, r, strict=True)) for r in iter_current_answers(led, batch.id)] \
         == led.current_answers(batch.id)
     names = {u.id: u.name for u in led.units(active_only=False)}
-    files = {s["id"]: s["file_name"] for s in led.submissions(batch.id)}
+    files = {s.id: s.file_name for s in led.submissions(batch.id)}
     mine = [(at_, names[uid], task, status, files[sid], old) for at_, uid, task, status, sid, old
             in iter_history(led, batch.id)]
     theirs = [(h["received_at"], h["unit"], h["task"], h["status"], h["source_file"], h["old_status"])
