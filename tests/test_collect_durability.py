@@ -424,3 +424,17 @@ def test_the_write_lock_is_not_held_while_waiting_for_a_parse(config, ledger, no
     monkeypatch.setattr(ParserPool, "result", result)
     assert [r.outcome for r in collect_paths(config, ledger, None, now)] == ["accepted", "accepted"]
     assert max(seen) >= 1, "the lock was free while awaiting a parse after a file had been stored"
+
+
+@posix_only
+def test_archive_and_quarantine_copies_get_the_permissions_of_every_output(config, ledger, now, ws, filled):
+    """One policy (automation.fsutil): what the umask gives any new file, copies of originals included, so
+    the office can open the quarantine from its shared folder."""
+    junk = ws.inbox / "junk.xlsx"
+    junk.write_bytes(b"not a workbook")
+    accepted = collect_file(config, ledger, filled[0], now)
+    quarantined = collect_file(config, ledger, junk, now)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for copy in (accepted.archive_path, quarantined.quarantine_path, quarantined.quarantine_path + ".原因.txt"):
+        assert Path(copy).stat().st_mode & 0o777 == 0o666 & ~umask, copy
