@@ -87,9 +87,9 @@ def prepare(root: Path, repeat: int) -> tuple[object, Path, Path]:
     from collect_kit import private_config
 
     from automation import clock
-    from automation.workbook.build import build_workbooks
-    from automation.tasks.importing import init_batch
     from automation.ledger import open_workspace
+    from automation.tasks.importing import init_batch
+    from automation.workbook.build import build_workbooks
 
     now = clock.parse("2021-11-01T09:30")
     config = private_config(root / "ws")
@@ -136,8 +136,8 @@ def _proc_cpu(pid: int) -> float:
 
 def time_ours(config, files: Path, pristine: Path, now) -> tuple[float, float, int, int]:
     from automation.collect.pipeline import collect_paths
-    from automation.ledger import Ledger
     from automation.collect.safety import Limits, get_pool
+    from automation.ledger import Ledger
 
     ws = config.workspace
     for name in ("ledger.sqlite3", "ledger.sqlite3-wal", "ledger.sqlite3-shm"):

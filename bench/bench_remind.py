@@ -25,13 +25,16 @@ sys.path.insert(0, str(ROOT))
 
 from automation import clock, remind  # noqa: E402
 from automation.config import load_config  # noqa: E402
-from automation.ledger import Batch, Ledger  # noqa: E402
+from automation.ledger import (  # noqa: E402
+    Batch,
+    Ledger,
+    open_workspace,  # noqa: E402
+)
 from automation.ledger.records import Response  # noqa: E402
 from automation.mail.core import OutboxTransport  # noqa: E402
+from automation.tasks.importing import init_batch  # noqa: E402
 from automation.text import normalize_status  # noqa: E402
 from automation.workdays import WorkCalendar  # noqa: E402
-from automation.tasks.importing import init_batch  # noqa: E402
-from automation.ledger import open_workspace  # noqa: E402
 
 
 def naive_unfinished(ledger: Ledger, batch: Batch) -> dict[int, list[dict[str, Any]]]:

@@ -188,8 +188,8 @@ def _returns(config, ledger) -> int:  # type: ignore[no-untyped-def]
     import multiprocessing
 
     from automation import clock
-    from automation.workbook.template import layout_for
     from automation.workbook.build import _context, _Source  # private on purpose: scaffolding, not product
+    from automation.workbook.template import layout_for
 
     batch = ledger.require_batch(config.batch.title)
     layout = layout_for(config)

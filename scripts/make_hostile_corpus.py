@@ -141,8 +141,8 @@ def make_corpus(config: Any, ledger: Any, out_dir: Path, now: dt.datetime) -> li
 
     Adds an older batch to the ledger (for the "old batch" file).
     """
-    from automation.workbook.layout import META_SHEET, TASK_SHEET
     from automation.workbook.build import build_unit_workbook
+    from automation.workbook.layout import META_SHEET, TASK_SHEET
 
     out_dir.mkdir(parents=True, exist_ok=True)
     batch = ledger.require_batch(config.batch.title)
@@ -297,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         regenerate_encrypted_xls()
     from automation import clock
     from automation.config import load_config
-    from automation.tasks.importing import init_batch
     from automation.ledger import open_workspace
+    from automation.tasks.importing import init_batch
 
     now = clock.now()
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,10 +36,10 @@ from typing import Any
 from automation import clock
 from automation.config import load_config
 from automation.ledger import Ledger
-from automation.workbook.template import layout_for
+from automation.tasks.importing import init_batch
 from automation.text import normalize_status
 from automation.workbook.build import build_unit_workbook
-from automation.tasks.importing import init_batch
+from automation.workbook.template import layout_for
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "libreoffice"

@@ -20,9 +20,9 @@ from collect_kit import corpus, fill_workbook, issued, listing, private_config, 
 from automation import clock
 from automation.collect.pipeline import collect_bytes, collect_paths
 from automation.collect.safety import WORKER_NICENESS, Limits, ParseFailed, ParserPool, Refused, precheck
-from automation.workspace import Workspace
-from automation.tasks.importing import init_batch
 from automation.ledger import open_workspace
+from automation.tasks.importing import init_batch
+from automation.workspace import Workspace
 
 NOW = clock.parse("2021-11-01T09:30")
 

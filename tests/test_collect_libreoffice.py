@@ -9,10 +9,10 @@ import pytest
 
 from automation import clock
 from automation.collect.pipeline import collect_file
-from automation.ledger import Ledger
-from automation.text import normalize_status
 from automation.collect.values import parse_date
+from automation.ledger import Ledger
 from automation.tasks.importing import init_batch
+from automation.text import normalize_status
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "libreoffice"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8")) if (

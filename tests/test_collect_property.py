@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from automation import clock
 from automation.collect.pipeline import collect_bytes
-from automation.text import normalize_status
-from automation.tasks.importing import init_batch
 from automation.ledger import open_workspace
+from automation.tasks.importing import init_batch
+from automation.text import normalize_status
 
 NOW = clock.parse("2021-11-01T09:30")
 UNIT = "市司法局"  # has a scope note in its role column

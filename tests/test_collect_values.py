@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 
-from automation.workbook.layout import DEFAULT_LAYOUT
 from automation.collect.values import (
     ValueProblem,
     cell_ref,
@@ -16,6 +15,7 @@ from automation.collect.values import (
     parse_status,
     parse_task_number,
 )
+from automation.workbook.layout import DEFAULT_LAYOUT
 
 OPTIONS = DEFAULT_LAYOUT.statuses
 

@@ -12,11 +12,11 @@ import pytest
 from smtp_server import PASSWORD, USER, Handler, make_certificate, smtp_server
 
 from automation import clock
-from automation.mail import letters
 from automation.cli import main
 from automation.collect.pipeline import collect_file
 from automation.config import Config
 from automation.ledger import Ledger
+from automation.mail import letters
 from automation.mail.core import SmtpTransport, pending_receipts, receipt_key, send_receipts
 from automation.workbook.build import build_unit_workbook
 

@@ -19,13 +19,12 @@ import pytest
 from automation import clock
 from automation.cli import main
 from automation.config import Config, load_config
-from automation.ledger import Ledger
+from automation.ledger import Ledger, open_workspace
 from automation.ledger.records import Response
 from automation.mail.core import OutboxTransport
 from automation.remind import due_reminders, schedule, send_reminders
-from automation.workdays import WorkCalendar
 from automation.tasks.importing import init_batch
-from automation.ledger import open_workspace
+from automation.workdays import WorkCalendar
 
 D = dt.date
 TZ = clock.TZ

@@ -22,6 +22,9 @@ import pytest
 from automation import clock
 from automation.cli import main
 from automation.config import load_config
+from automation.ledger import open_workspace
+from automation.ledger.records import Response
+from automation.model import Problem
 from automation.progress.report import (
     ASSIGNMENT_KEYS,
     SHEETS,
@@ -40,11 +43,8 @@ from automation.progress.summary import (
     task_summary,
     unit_list_text,
 )
-from automation.workdays import WorkCalendar
 from automation.tasks.importing import init_batch
-from automation.ledger import open_workspace
-from automation.ledger.records import Response
-from automation.model import Problem
+from automation.workdays import WorkCalendar
 
 NOW = dt.datetime(2021, 11, 1, 9, 30, tzinfo=clock.TZ)
 LATE = dt.datetime(2021, 12, 20, 10, 0, tzinfo=clock.TZ)       # Monday after the 12-15 (Wednesday) deadline

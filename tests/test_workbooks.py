@@ -18,6 +18,18 @@ import python_calamine
 from automation.config import Office, load_config
 from automation.errors import InputError, UnknownUnitError
 from automation.fsutil import sha256_file
+from automation.ledger import Ledger, open_workspace
+from automation.ledger.records import Response
+from automation.tasks.importing import init_batch
+from automation.workbook.build import (
+    BuildContext,
+    WorkbookJob,
+    build_unit_workbook,
+    build_workbooks,
+    estimate_lines,
+    render_workbook,
+    workbook_filename,
+)
 from automation.workbook.layout import (
     CONTACT_LABEL,
     DEFAULT_LAYOUT,
@@ -32,19 +44,6 @@ from automation.workbook.layout import (
     Layout,
     verify,
 )
-from automation.ledger import Ledger
-from automation.ledger.records import Response
-from automation.workbook.build import (
-    BuildContext,
-    WorkbookJob,
-    build_unit_workbook,
-    build_workbooks,
-    estimate_lines,
-    render_workbook,
-    workbook_filename,
-)
-from automation.tasks.importing import init_batch
-from automation.ledger import open_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "libreoffice"
