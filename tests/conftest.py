@@ -67,8 +67,8 @@ def ws(config: Config) -> Workspace:
 @pytest.fixture
 def ledger(config: Config, now: dt.datetime) -> Ledger:
     """A ledger with the sample batch imported."""
-    from automation.tasks.importing import init_batch
     from automation.ledger import open_workspace
+    from automation.tasks.importing import init_batch
 
     _ws, led = open_workspace(config)
     init_batch(config, led, now)

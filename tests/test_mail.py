@@ -16,10 +16,10 @@ import pytest
 from smtp_server import PASSWORD, USER, UTF8_PASSWORD, UTF8_USER, Handler, make_certificate, smtp_server
 
 from automation import clock
-from automation.mail import core as mail
 from automation.config import Config
 from automation.errors import ConfigError
 from automation.ledger import Ledger
+from automation.mail import core as mail
 from automation.mail.core import (
     Attachment,
     MailAuthError,

@@ -19,9 +19,9 @@ import pytest
 from automation import clock
 from automation.config import Config
 from automation.errors import AutomationError, LedgerError
-from automation.mail.intake import IntakeResult, MessageOutcome
 from automation.ledger import Ledger
 from automation.mail.core import Delivery, MailConnectionError, recipients_of, send_receipts
+from automation.mail.intake import IntakeResult, MessageOutcome
 from automation.service import LOCK_FILE, AlreadyRunning, InstanceLock, Service
 
 START = dt.datetime(2021, 11, 1, 8, 55, tzinfo=clock.TZ)  # a Monday

@@ -11,6 +11,7 @@ from openpyxl.styles import PatternFill
 from openpyxl.styles.colors import Color
 
 from automation.errors import InputError
+from automation.workbook.build import build_workbooks
 from automation.workbook.layout import DEFAULT_LAYOUT, LISTS_SHEET, META_SHEET, TASK_SHEET
 from automation.workbook.template import (
     TEMPLATE_HELP_SHEET,
@@ -20,7 +21,6 @@ from automation.workbook.template import (
     read_template,
     write_template,
 )
-from automation.workbook.build import build_workbooks
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "templates" / "report_template.xlsx"
