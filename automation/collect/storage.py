@@ -21,7 +21,7 @@ from pathlib import Path
 from automation import clock
 from automation.collect.inputs import Input, Unreadable, unreadable_reason
 from automation.collect.safety import SUPPORTED_SUFFIXES
-from automation.fsutil import atomic_copy, atomic_write_bytes, safe_filename, stale_temp
+from automation.fsutil import atomic_copy, atomic_write_bytes, safe_filename, stale_temp, sync_files
 from automation.model import Problem
 from automation.workspace import Workspace
 
@@ -176,15 +176,7 @@ class Storage:
 
     def sync(self, also: Sequence[Path] = ()) -> None:
         """Make every copy written so far durable, and the files ``also`` (the ledger's WAL)."""
-        if hasattr(os, "sync"):
-            os.sync()
-        else:  # pragma: no cover - Windows: no global sync; fsync each copy and the WAL instead
-            for path in [*self.unsynced, *also]:
-                try:
-                    with open(path, "rb+") as fh:
-                        os.fsync(fh.fileno())
-                except FileNotFoundError:
-                    continue
+        sync_files([*self.unsynced, *also])
         self.unsynced.clear()
 
     def remove_stored(self) -> None:
