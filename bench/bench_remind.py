@@ -30,6 +30,7 @@ from automation.ledger import (  # noqa: E402
     Ledger,
     open_workspace,  # noqa: E402
 )
+from automation.ledger.records import Response  # noqa: E402
 from automation.mail.core import OutboxTransport  # noqa: E402
 from automation.tasks.importing import init_batch  # noqa: E402
 from automation.text import normalize_status  # noqa: E402
@@ -68,8 +69,7 @@ def setup(folder: Path) -> tuple[Any, Ledger]:
             ledger.record_submission(
                 sha256=f"b{u.id}", file_name="x.xlsx", archive_path="-", received_at=start, now=start,
                 outcome="accepted", batch_id=batch.id, unit_id=u.id,
-                responses=[{"task_number": t, "status": ("已完成", "推进中", "不适用")[t % 3], "progress": "p"}
-                           for t in tasks])
+                responses=[Response(t, ("已完成", "推进中", "不适用")[t % 3], "p") for t in tasks])
     return config, ledger
 
 

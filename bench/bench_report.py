@@ -41,6 +41,8 @@ sys.path.insert(0, str(ROOT))
 from automation import clock  # noqa: E402
 from automation.config import Config, UnitSpec, parse_config  # noqa: E402
 from automation.ledger import Ledger  # noqa: E402
+from automation.ledger.records import Response  # noqa: E402
+from automation.model import Problem  # noqa: E402
 from automation.tasks.load import Task  # noqa: E402
 from automation.units import Assignment  # noqa: E402
 
@@ -113,15 +115,15 @@ def build_ledger(path: Path, n_units: int, n_tasks: int, seed: int = 5) -> dict[
                 if state[task] != "已完成" and rng.random() < 0.45:
                     state[task] = rng.choice(STATUSES)
                 status = state[task]
-                rows.append({
-                    "task_number": task, "status": status, "progress": _text(rng, 40, 200),
-                    "completed_on": "2021-10-15" if status == "已完成" else None,
-                    "evidence": f"{_text(rng, 6, 30)[:-1]}.pdf" if rng.random() < 0.5 else "",
-                    "issues": _text(rng, 20, 120) if rng.random() < 0.4 else "",
-                })
-            problems = [{"message": f"第 {5 + j} 行：落实情况“{_text(rng, 2, 4)[:-1]}”无法识别",
-                         "sheet": "任务清单", "cell": f"G{5 + j}", "task_number": per_unit[name][j],
-                         "field": "status"} for j in range(rng.randint(1, 3))] if (i + k) % 10 == 0 else []
+                rows.append(Response(
+                    task_number=task, status=status, progress=_text(rng, 40, 200),
+                    completed_on="2021-10-15" if status == "已完成" else None,
+                    evidence=f"{_text(rng, 6, 30)[:-1]}.pdf" if rng.random() < 0.5 else "",
+                    issues=_text(rng, 20, 120) if rng.random() < 0.4 else "",
+                ))
+            problems = [Problem(f"第 {5 + j} 行：落实情况“{_text(rng, 2, 4)[:-1]}”无法识别",
+                                sheet="任务清单", cell=f"G{5 + j}", task_number=per_unit[name][j],
+                                field="status") for j in range(rng.randint(1, 3))] if (i + k) % 10 == 0 else []
             led.record_submission(
                 sha256=hashlib.sha256(f"{name}/{k}".encode()).hexdigest(), file_name=f"{name}_落实情况_{k + 1}.xlsx",
                 archive_path=f"archive/{i}/{k}.xlsx", received_at=when, now=when, outcome="accepted",
@@ -162,7 +164,8 @@ def run_naive(ledger_path: Path, out: Path) -> None:
     current = pd.DataFrame(led.current_answers(batch.id))
     current["status"] = current["status"].fillna("未填报")
     history = pd.DataFrame(led.history(batch.id))
-    problems = pd.DataFrame(led.problems(batch.id))
+    problems = pd.DataFrame([{**p.problem.to_json(), "file_name": p.file_name, "received_at": p.received_at,
+                              "unit": p.unit} for p in led.problems(batch.id)])
     tasks = pd.crosstab(current["task"], current["status"])
     units = pd.crosstab(current["unit"], current["status"])
     units["完成率"] = units.get("已完成", 0) / (units.sum(axis=1) - units.get("不适用", 0))

@@ -16,6 +16,7 @@ from collect_kit import answers, edit_metadata, fill_workbook, find_header, issu
 from automation import clock
 from automation.cli import main
 from automation.collect.pipeline import collect_bytes, collect_file, collect_paths
+from automation.model import Problem
 from automation.workbook.layout import TASK_SHEET
 
 UNIT = "市财政局"
@@ -27,8 +28,8 @@ def blank(config, ledger, now, tmp_path) -> Path:
     return issued(config, ledger, UNIT, now, tmp_path / "issued" / "市财政局.xlsx")
 
 
-def _problem(result, word: str) -> dict:
-    hits = [p for p in result.problems if word in p["message"]]
+def _problem(result, word: str) -> Problem:
+    hits = [p for p in result.problems if word in p.message]
     assert hits, f"no problem mentioning {word!r} in {result.problems}"
     return hits[0]
 
@@ -70,7 +71,7 @@ def test_filled_workbook_is_accepted_archived_and_moved_out_of_the_inbox(config,
         "推进中", "第一行\n第二行", None, "年底前完成。")
     assert got[t3]["status"] == "不适用"
     sub = ledger.submissions()[0]
-    assert (sub["contact"], sub["phone"], sub["signed"], sub["rows_accepted"]) == ("张三", "0599-1234567", 1, 3)
+    assert (sub.contact, sub.phone, sub.signed, sub.rows_accepted) == ("张三", "0599-1234567", 1, 3)
     assert result.to_json()["tasks_accepted"] == [t1, t2, t3]
 
 
@@ -107,14 +108,14 @@ def test_problems_name_the_cell_and_bad_values_are_not_applied(config, ledger, n
     assert result.outcome == "accepted"
     status_col, progress_col, date_col = _col(path, "落实情况"), _col(path, "工作进展及成效"), _col(path, "完成时间")
     bad = _problem(result, "差不多")
-    assert (bad["severity"], bad["sheet"], bad["cell"], bad["task_number"]) == (
+    assert (bad.severity, bad.sheet, bad.cell, bad.task_number) == (
         "error", TASK_SHEET, f"{status_col}{_row_of(path, t1)}", t1)
     missing = _problem(result, "没有填写“工作进展及成效”")
-    assert missing["cell"] == f"{progress_col}{_row_of(path, t2)}"
+    assert missing.cell == f"{progress_col}{_row_of(path, t2)}"
     future = _problem(result, "晚于报送日期")
-    assert future["cell"] == f"{date_col}{_row_of(path, t3)}"
-    assert _problem(result, "下周")["cell"] == f"{date_col}{_row_of(path, t4)}"
-    assert _problem(result, "记为“未填报”")["task_number"] == t5
+    assert future.cell == f"{date_col}{_row_of(path, t3)}"
+    assert _problem(result, "下周").cell == f"{date_col}{_row_of(path, t4)}"
+    assert _problem(result, "记为“未填报”").task_number == t5
     assert result.tasks_accepted == [t3, t4, t5]
     got = answers(ledger, config, UNIT)
     assert set(got) == {t3, t4, t5}
@@ -122,7 +123,7 @@ def test_problems_name_the_cell_and_bad_values_are_not_applied(config, ledger, n
     assert got[t4]["completed_on"] is None
     assert got[t5]["status"] == "未填报"
     stored = ledger.problems(submission_id=result.submission_id)
-    assert {p["message"] for p in stored} == {p["message"] for p in result.problems}
+    assert {p.problem.message for p in stored} == {p.message for p in result.problems}
 
 
 def test_rows_are_matched_by_number_not_position(config, ledger, now, blank, tmp_path):
@@ -149,7 +150,7 @@ def test_rows_are_matched_by_number_not_position(config, ledger, now, blank, tmp
     assert sorted(result.tasks_accepted) == sorted(set(tasks) - {deleted})
     got = answers(ledger, config, UNIT)
     assert all(got[n]["progress"] == f"第{n}项进展" for n in got)
-    assert f"第 {deleted} 项" in _problem(result, "找不到")["message"]
+    assert f"第 {deleted} 项" in _problem(result, "找不到").message
 
 
 def test_foreign_task_rejected_and_locked_edit_reported_not_applied(config, ledger, now, blank, tmp_path):
@@ -169,10 +170,10 @@ def test_foreign_task_rejected_and_locked_edit_reported_not_applied(config, ledg
     assert result.outcome == "accepted"
     assert result.tasks_accepted == [mine[0]]
     rejected = _problem(result, "不是分配给本单位")
-    assert (rejected["severity"], rejected["task_number"]) == ("error", foreign)
+    assert (rejected.severity, rejected.task_number) == ("error", foreign)
     locked = _problem(result, "下发内容")
-    assert (locked["severity"], locked["field"], locked["task_number"]) == ("warning", "title", mine[0])
-    assert locked["cell"] == f"{_col(tmp_path / 'foreign.xlsx', '工作任务')}{rows[0]}"
+    assert (locked.severity, locked.field, locked.task_number) == ("warning", "title", mine[0])
+    assert locked.cell == f"{_col(tmp_path / 'foreign.xlsx', '工作任务')}{rows[0]}"
     batch = ledger.require_batch(config.batch.title)
     assert next(t for t in ledger.tasks(batch.id) if t.number == mine[0]).title != "改过的任务名称"
 
@@ -197,9 +198,9 @@ def test_duplicated_and_unnumbered_rows(config, ledger, now, blank, tmp_path):
     result = collect_file(config, ledger, tmp_path / "dup.xlsx", now)
     assert result.outcome == "accepted" and result.tasks_accepted == [t1]
     assert result.contact == "赵六"
-    assert _problem(result, "出现了两次")["cell"] == f"A{rows[1]}"
-    assert _problem(result, "没有有效的序号")["cell"] == f"A{rows[2]}"
-    assert f"第 {t2}" in _problem(result, "找不到")["message"]
+    assert _problem(result, "出现了两次").cell == f"A{rows[1]}"
+    assert _problem(result, "没有有效的序号").cell == f"A{rows[2]}"
+    assert f"第 {t2}" in _problem(result, "找不到").message
     assert answers(ledger, config, UNIT)[t1]["progress"] == "第一次"
 
 
@@ -219,8 +220,8 @@ def test_unsigned_copy_matched_by_title_or_file_name(config, ledger, now, tmp_pa
     _unsigned(tmp_path / "copy.xlsx", "南平市财政局2021年政务公开工作落实情况", [(t1, "已完成", "已完成。"), (t2, "推进中", "")])
     result = collect_file(config, ledger, tmp_path / "copy.xlsx", now)
     assert (result.outcome, result.unit, result.signed, result.tasks_accepted) == ("accepted", UNIT, False, [t1, t2])
-    assert _problem(result, "没有签名页")["severity"] == "warning"
-    assert ledger.submissions()[-1]["signed"] == 0
+    assert _problem(result, "没有签名页").severity == "warning"
+    assert ledger.submissions()[-1].signed == 0
 
     _unsigned(tmp_path / "市财政局-补报.xlsx", "落实情况", [(t1, "推进中", "补报")])
     assert collect_file(config, ledger, tmp_path / "市财政局-补报.xlsx", now).unit == UNIT
@@ -233,12 +234,12 @@ def test_unsigned_copy_matched_by_title_or_file_name(config, ledger, now, tmp_pa
                             sender=ledger.unit_by_name(UNIT).emails[0])
     # the same bytes were quarantined above; mailed by a known unit they are checked again and accepted
     assert (by_mail.outcome, by_mail.unit, by_mail.submission_id is not None) == ("accepted", UNIT, True)
-    assert ledger.submission_by_sha(nobody.sha256)["outcome"] == "accepted"
+    assert ledger.submission_by_sha(nobody.sha256).outcome == "accepted"
     _unsigned(tmp_path / "mailed.xlsx", "落实情况", [(t1, "推进中", "邮件")])
     by_mail = collect_bytes(config, ledger, "附件1.xlsx", (tmp_path / "mailed.xlsx").read_bytes(), now,
                             sender=ledger.unit_by_name(UNIT).emails[0])
     assert (by_mail.outcome, by_mail.unit) == ("accepted", UNIT)
-    assert "发件邮箱" in _problem(by_mail, "没有签名页")["message"]
+    assert "发件邮箱" in _problem(by_mail, "没有签名页").message
 
     strict = dataclasses.replace(config, collect=dataclasses.replace(config.collect, accept_unsigned=False))
     _unsigned(tmp_path / "strict.xlsx", "市财政局落实情况", [(t1, "已完成", "x")])
@@ -300,7 +301,7 @@ def test_sender_must_be_registered_and_a_foreign_sender_is_flagged(config, ledge
     assert Path(unknown.quarantine_path).exists()
     again = collect_bytes(config, ledger, "a.xlsx", data, now, sender="Stranger <x@evil.example>")
     assert again.outcome == "duplicate" and "仍不能接收" in again.reason
-    assert ledger.submission_by_sha(unknown.sha256)["outcome"] == "quarantined"
+    assert ledger.submission_by_sha(unknown.sha256).outcome == "quarantined"
 
     other = ledger.unit_by_name(OTHER)
     fill_workbook(blank, tmp_path / "b.xlsx", {t1: {"落实情况": "已完成", "工作进展及成效": "代报"}})
@@ -308,9 +309,9 @@ def test_sender_must_be_registered_and_a_foreign_sender_is_flagged(config, ledge
                             sender=f"{other.contact} <{other.emails[0].upper()}>", message_id="<m2@x>")
     assert (flagged.outcome, flagged.unit, flagged.file_name) == ("accepted", UNIT, "b.xlsx")
     warning = _problem(flagged, OTHER)
-    assert warning["severity"] == "warning" and other.emails[0] in warning["message"]
+    assert warning.severity == "warning" and other.emails[0] in warning.message
     sub = ledger.submission_by_sha(flagged.sha256)
-    assert (sub["source"], sub["message_id"], sub["sender"]) == ("imap", "<m2@x>", flagged.sender)
+    assert (sub.source, sub.message_id, sub.sender) == ("imap", "<m2@x>", flagged.sender)
 
     own = ledger.unit_by_name(UNIT)
     fill_workbook(blank, tmp_path / "c.xlsx", {t1: {"落实情况": "已完成", "工作进展及成效": "本单位"}})
@@ -340,7 +341,7 @@ def test_a_quarantined_file_is_accepted_once_its_sender_is_registered(config_fil
     retry = collect_file(config, ledger, Path(first.quarantine_path), now, sender="new-contact@np.example.com")
     assert retry.outcome == "accepted" and retry.tasks_accepted == [t1]
     assert answers(ledger, config, UNIT)[t1]["status"] == "推进中"
-    assert ledger.submission_by_sha(first.sha256)["outcome"] == "accepted"
+    assert ledger.submission_by_sha(first.sha256).outcome == "accepted"
     event = ledger.execute("SELECT detail FROM events WHERE kind = 'requarantine-accepted'").fetchone()
     assert "new-contact@np.example.com" in event[0]
     again = collect_file(config, ledger, Path(first.quarantine_path), now, sender="new-contact@np.example.com")
@@ -373,7 +374,7 @@ def test_metadata_tampering_and_other_batches_are_quarantined(config, ledger, no
     assert forged.outcome == "quarantined" and "签名校验失败" in forged.reason
     reason_file = Path(forged.quarantine_path + ".原因.txt")
     assert "签名校验失败" in reason_file.read_text(encoding="utf-8")
-    assert ledger.submission_by_sha(forged.sha256)["outcome"] == "quarantined"
+    assert ledger.submission_by_sha(forged.sha256).outcome == "quarantined"
 
 
 def test_cli_collect_json(config_file, config, ledger, now, blank, ws, capsys):
@@ -427,7 +428,7 @@ def test_edited_template_round_trip(config, ledger, now, tmp_path):
                                                    t3: {"落实情况": "已办结", "工作进展及成效": "办完了"}})
     result = collect_file(config, ledger, tmp_path / "filled.xlsx", now)
     assert result.outcome == "accepted" and result.tasks_accepted == [t1, t2, t3]
-    assert [p["field"] for p in result.problems] == ["title"]
+    assert [p.field for p in result.problems] == ["title"]
     got = answers(ledger, config, UNIT)
     # stored in their class, so the report, status and reminders count them
     assert (got[t1]["status"], got[t2]["status"], got[t3]["status"]) == ("推进中", "推进中", "已完成")

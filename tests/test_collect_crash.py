@@ -13,7 +13,6 @@ import pytest
 from collect_kit import fill_workbook, issued, listing, private_config, snapshot, tasks_of
 
 from automation import clock
-from automation.collect.pipeline import CRASH_ENV
 from automation.ledger import open_workspace
 from automation.tasks.importing import init_batch
 from automation.workspace import Workspace
@@ -56,12 +55,41 @@ def _workspace(root: Path, returned: Path) -> Path:
     return root / "config.toml"
 
 
+#: ``automation collect`` in a process that SIGKILLs itself right after the n-th time it has
+#: written an archive copy (archived), a quarantine copy and its reason (quarantined) or a
+#: submission (recorded): the fault is injected here, production code has no hook for it.
+_KILLED_AT = """
+import os, signal, sys
+
+from automation.cli import main
+from automation.collect.storage import Storage
+from automation.ledger import Ledger
+
+point, count = sys.argv[1], int(sys.argv[2])
+owner, name = {"archived": (Storage, "archive"), "quarantined": (Storage, "quarantine"),
+               "recorded": (Ledger, "record_submission")}[point]
+real, calls = getattr(owner, name), []
+
+def then_die(*args, **kwargs):
+    out = real(*args, **kwargs)
+    calls.append(1)
+    if len(calls) >= count:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+
+setattr(owner, name, then_die)
+sys.exit(main(sys.argv[3:]))
+"""
+
+
 def _collect(config_path: Path, crash: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != CRASH_ENV}
+    args = ["--config", str(config_path), "collect", "--json", "--now", NOW]
     if crash:
-        env[CRASH_ENV] = crash
-    return subprocess.run([sys.executable, "-m", "automation", "--config", str(config_path), "collect", "--json",
-                           "--now", NOW], env=env, capture_output=True, text=True, timeout=120)
+        point, _, count = crash.partition(":")
+        command = [sys.executable, "-c", _KILLED_AT, point, count, *args]
+    else:
+        command = [sys.executable, "-m", "automation", *args]
+    return subprocess.run(command, env=dict(os.environ), capture_output=True, text=True, timeout=120)
 
 
 def _state(config_path: Path) -> tuple:

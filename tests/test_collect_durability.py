@@ -172,17 +172,18 @@ def test_a_file_that_grew_after_the_run_started_is_judged_by_what_is_read(config
     "too big to hold" is what is read, and no more than the limit is ever held."""
     import hashlib
 
-    from automation.collect import pipeline as collect
+    from automation.collect import pipeline
+    from automation.collect.inputs import load_input, stat_input
 
     config = dataclasses.replace(config, collect=dataclasses.replace(config.collect, max_file_mb=0.01))
-    run = collect._Run(config, ledger, now)
+    run = pipeline._Run(config, ledger, now)
     path = ws.inbox / "还在写入.xlsx"
     path.write_bytes(b"PK\x03\x04")
-    item = collect._stat_item(run, path)
+    item = stat_input(path, now, run.in_inbox)
     assert item.size == 4
     content = b"PK\x03\x04" + bytes(50_000)
     path.write_bytes(content)
-    collect._load(run, item)
+    load_input(item, run.limits.max_file_bytes)
     assert item.data is None and item.size == len(content)
     assert item.sha256 == hashlib.sha256(content).hexdigest()
 
@@ -198,7 +199,7 @@ def test_a_file_that_cannot_be_removed_does_not_stop_the_run(config, ledger, now
     for path in filled:
         (ws.inbox / path.name).write_bytes(path.read_bytes())
     stuck = filled[0].name
-    with monkeypatch.context() as m, caplog.at_level(logging.WARNING, logger="automation.collect.pipeline"):
+    with monkeypatch.context() as m, caplog.at_level(logging.WARNING, logger="automation.collect.storage"):
         _refuse(m, "unlink", stuck)
         results = collect_paths(config, ledger, None, now)
     assert [r.outcome for r in results] == ["accepted", "accepted"]
@@ -223,7 +224,7 @@ def test_a_too_big_file_locked_before_its_quarantine_copy_is_skipped(config, led
         return real_open(file, *args, **kw)
 
     with monkeypatch.context() as m:
-        m.setattr("automation.collect.pipeline.open", locked_open, raising=False)  # collect.py's open only, not hashing
+        m.setattr("automation.collect.storage.open", locked_open, raising=False)  # the copy's open only, not hashing
         (result,) = collect_paths(config, ledger, None, now)
     assert result.outcome == "skipped" and "无法读取" in result.reason
     assert ledger.submissions() == [] and listing(ws.quarantine) == [] and big.exists()
@@ -266,21 +267,21 @@ def test_a_failed_archive_copy_stores_nothing_it_would_point_at_and_removes_no_i
         config, ledger, now, ws, filled, monkeypatch):
     """A batched copy that fails (disk full) must not leave rows that point at it, and every input stays
     in the inbox for the next run."""
-    import automation.collect.pipeline as collect
+    import automation.collect.storage as storage
 
     for path in filled:
         (ws.inbox / path.name).write_bytes(path.read_bytes())
-    real = collect._write_new
+    real = storage.atomic_write_bytes
     calls = []
 
-    def failing(target, data):
+    def failing(target, data, **kw):
         calls.append(target)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        real(target, data)
+        return real(target, data, **kw)
 
     with monkeypatch.context() as m:
-        m.setattr(collect, "_write_new", failing)
+        m.setattr(storage, "atomic_write_bytes", failing)
         with pytest.raises(OSError, match="No space"):
             collect_paths(config, ledger, None, now)
     stored = {r[0]: r[1] for r in ledger.execute("SELECT file_name, archive_path FROM submissions")}
@@ -315,7 +316,7 @@ def test_a_lost_archive_copy_is_restored_from_the_input_still_in_the_inbox(confi
     archive = Path(first.archive_path)
     archive.unlink()
     (ws.inbox / filled[0].name).write_bytes(filled[0].read_bytes())
-    with caplog.at_level(logging.WARNING, logger="automation.collect.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="automation.collect.storage"):
         again = collect_paths(config, ledger, None, now)[0]
     assert again.outcome == "duplicate" and again.submission_id == first.submission_id
     assert archive.read_bytes() == filled[0].read_bytes()
@@ -423,3 +424,17 @@ def test_the_write_lock_is_not_held_while_waiting_for_a_parse(config, ledger, no
     monkeypatch.setattr(ParserPool, "result", result)
     assert [r.outcome for r in collect_paths(config, ledger, None, now)] == ["accepted", "accepted"]
     assert max(seen) >= 1, "the lock was free while awaiting a parse after a file had been stored"
+
+
+@posix_only
+def test_archive_and_quarantine_copies_get_the_permissions_of_every_output(config, ledger, now, ws, filled):
+    """One policy (automation.fsutil): what the umask gives any new file, copies of originals included, so
+    the office can open the quarantine from its shared folder."""
+    junk = ws.inbox / "junk.xlsx"
+    junk.write_bytes(b"not a workbook")
+    accepted = collect_file(config, ledger, filled[0], now)
+    quarantined = collect_file(config, ledger, junk, now)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for copy in (accepted.archive_path, quarantined.quarantine_path, quarantined.quarantine_path + ".原因.txt"):
+        assert Path(copy).stat().st_mode & 0o777 == 0o666 & ~umask, copy

@@ -88,7 +88,7 @@ def test_whole_corpus_in_one_run(world):
         assert q.parent == ws.quarantine and q.read_bytes() == (root / "corpus" / e["file"]).read_bytes()
         assert r.reason in Path(str(q) + ".原因.txt").read_text(encoding="utf-8")
     formula = results["formula_hyperlink.xlsx"]
-    assert formula.unit == "市财政局" and formula.problems and formula.problems[0]["cell"]
+    assert formula.unit == "市财政局" and formula.problems and formula.problems[0].cell
     assert [results[f"{u}.xlsx"].outcome for u in ("市财政局", "市司法局")] == ["accepted", "accepted"]
     assert listing(ws.inbox) == []
 
@@ -100,7 +100,7 @@ def test_whole_corpus_in_one_run(world):
     reported = {r.unit for r in ledger.current_answers(batch.id) if r.submission_id is not None}
     assert reported == {"市财政局", "市司法局"}
     subs = ledger.submissions()
-    assert sum(s["outcome"] == "quarantined" for s in subs) == len(entries)
+    assert sum(s.outcome == "quarantined" for s in subs) == len(entries)
     assert ledger.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 2
 
     # Running again over the same files (now outside the inbox) changes nothing.
@@ -120,7 +120,7 @@ def test_relabelled_workbook_by_mail_is_accepted_for_its_real_unit_but_flagged(w
     fill_workbook(blank, root / "b-by-a.xlsx", {t1: {"落实情况": "推进中", "存在问题及下步打算": "代报"}})
     r = collect_bytes(config, ledger, "司法局.xlsx", (root / "b-by-a.xlsx").read_bytes(), NOW, sender=a.emails[0])
     assert (r.outcome, r.unit) == ("accepted", b.name)
-    assert any(a.name in p["message"] and p["severity"] == "warning" for p in r.problems)
+    assert any(a.name in p.message and p.severity == "warning" for p in r.problems)
 
 
 @pytest.fixture(params=["select", "threads"])

@@ -46,11 +46,11 @@ def test_libreoffice_resaved_workbook(config, lo_ledger, entry):
     assert result.tasks_accepted == sorted(valid)
     assert not set(result.tasks_accepted) & set(entry["blank_tasks"])
     for n in invalid:
-        problem = next(p for p in result.problems if p["task_number"] == n)
-        assert problem["severity"] == "error" and problem["field"] == "status" and problem["cell"]
-        assert entry["filled"][str(n)]["status"] in problem["message"]
+        problem = next(p for p in result.problems if p.task_number == n)
+        assert problem.severity == "error" and problem.field == "status" and problem.cell
+        assert entry["filled"][str(n)]["status"] in problem.message
     # Nothing else: re-saving in LibreOffice (or re-sorting) must not look like an edit of issued text.
-    assert [p for p in result.problems if p["task_number"] not in invalid] == []
+    assert [p for p in result.problems if p.task_number not in invalid] == []
     batch = lo_ledger.require_batch(MANIFEST["batch"]["title"])
     got = {r.task: dataclasses.asdict(r) for r in lo_ledger.current_answers(batch.id) if r.unit == entry["unit"]}
     for n, a in valid.items():

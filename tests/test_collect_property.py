@@ -84,7 +84,7 @@ def test_collect_returns_exactly_what_was_filled(world, data):
     result = collect_bytes(config, ledger, "filled.xlsx", out.read_bytes(), NOW, received_at=received,
                            source="folder")
     assert result.outcome == "accepted", result.reason
-    assert [p for p in result.problems if p["severity"] == "error"] == []
+    assert [p for p in result.problems if p.severity == "error"] == []
     assert result.tasks_accepted == sorted(chosen)
     assert (result.contact, result.phone) == (contact.strip(), phone)
     got = answers(ledger, config, UNIT)

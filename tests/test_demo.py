@@ -29,12 +29,12 @@ def test_demo_runs_the_whole_loop(tmp_path, capsys):
     assert len(quarantined) == 1 and "伪造" in quarantined[0]
     assert not [p for p in (ws / "inbox").rglob("*") if p.is_file()]   # the inbox was emptied safely
     with Ledger.open(ws) as led:
-        subs = {s["file_name"]: s for s in led.submissions()}
-        assert subs["浦城县政府报送.xls"]["outcome"] == "accepted"          # saved as .xls
-        assert subs["市财政局（已排序）.xlsx"]["rows_accepted"] == 28       # re-sorted rows
+        subs = {s.file_name: s for s in led.submissions()}
+        assert subs["浦城县政府报送.xls"].outcome == "accepted"          # saved as .xls
+        assert subs["市财政局（已排序）.xlsx"].rows_accepted == 28       # re-sorted rows
         history = [h for h in led.history(1) if h.unit == "建瓯市政府" and h.task == 1]
         assert [(h.old_status, h.status) for h in history] == [(None, "推进中"), ("推进中", "已完成")]
-        problems = [p["message"] for p in led.problems(1) if p["unit"] == "市商务局"]
+        problems = [p.problem.message for p in led.problems(1) if p.unit == "市商务局"]
         assert len(problems) >= 4
     # the unit's "=1+1" stays text in the report
     wb = openpyxl.load_workbook(reports[0], read_only=True)

@@ -412,7 +412,7 @@ def test_the_real_collector_checks_the_sender(mailbox, ledger, now):
     assert stranger.outcome == "quarantined" and "stranger@evil.example.org" in stranger.reason
     assert stranger.unit_id is None  # no receipt goes to an unknown sender
     assert other.outcome == "accepted" and other.unit == "市财政局"
-    assert any("市发改委" in p["message"] and p["severity"] == "warning" for p in other.problems)
+    assert any("市发改委" in p.message and p.severity == "warning" for p in other.problems)
     rows = ledger.execute("SELECT file_name, outcome, source, message_id, sender FROM submissions ORDER BY id")
     assert [(r["outcome"], r["source"], r["sender"]) for r in rows] == [
         ("accepted", "imap", "czj@np.example.com"), ("quarantined", "imap", "stranger@evil.example.org"),

@@ -133,9 +133,9 @@ def test_receipts_for_accepted_and_quarantined_files(config: Config, ledger: Led
     assert f"已接收 {accepted.rows_accepted} 行" in plain and "财政局回传.xlsx" in plain
     assert accepted.problems, "the 已完成 row without progress must be reported"
     for p in accepted.problems:
-        assert p["message"] in plain
-        if p.get("cell"):
-            assert p["cell"] in plain
+        assert p.message in plain
+        if p.cell:
+            assert p.cell in plain
     html = msg.get_body(("html",)).get_content()
     assert html.count("<tr>") == len(accepted.problems) + 1
     q = received[1].message

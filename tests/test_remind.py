@@ -20,6 +20,7 @@ from automation import clock
 from automation.cli import main
 from automation.config import Config, load_config
 from automation.ledger import Ledger, open_workspace
+from automation.ledger.records import Response
 from automation.mail.core import OutboxTransport
 from automation.remind import due_reminders, schedule, send_reminders
 from automation.tasks.importing import init_batch
@@ -47,7 +48,7 @@ def answer(ledger: Ledger, unit: str, status: str, when: dt.datetime, tag: str) 
     ledger.record_submission(
         sha256=f"{tag}-{unit_id}", file_name=f"{unit}.xlsx", archive_path="-", received_at=when, now=when,
         outcome="accepted", batch_id=batch.id, unit_id=unit_id,
-        responses=[{"task_number": t, "status": status, "progress": "已推进"} for t in tasks],
+        responses=[Response(t, status, "已推进") for t in tasks],
     )
 
 
@@ -232,8 +233,7 @@ def test_reminder_message_lists_unfinished_tasks_and_attaches_prefilled_workbook
     ledger.record_submission(
         sha256="b-partial", file_name="b.xlsx", archive_path="-", received_at=at(2026, 10, 8, 15),
         now=at(2026, 10, 8, 15), outcome="accepted", batch_id=batch.id, unit_id=b_id,
-        responses=[{"task_number": t, "status": "已完成" if t not in tasks[:2] else "推进中",
-                    "progress": f"进展{t}"} for t in tasks],
+        responses=[Response(t, "已完成" if t not in tasks[:2] else "推进中", f"进展{t}") for t in tasks],
     )
     results = send_reminders(config, ledger, at(2026, 10, 9, 9, 5), OutboxTransport(tmp_path / "o"))
     r = next(x for x in results if x.unit == B)

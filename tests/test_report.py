@@ -23,7 +23,8 @@ from automation import clock
 from automation.cli import main
 from automation.config import load_config
 from automation.ledger import open_workspace
-from automation.ledger.records import CurrentAnswer
+from automation.ledger.records import CurrentAnswer, Response
+from automation.model import Problem
 from automation.progress.report import SHEETS, build_report, default_report_path
 from automation.progress.status import ASSIGNMENT_KEYS, status_summary
 from automation.progress.summary import (
@@ -89,9 +90,8 @@ def at(month: int, day: int, hour: int, minute: int = 0) -> dt.datetime:
 
 
 def answer(task: int, status: str, progress: str = "", completed_on: str | None = None, evidence: str = "",
-           issues: str = "") -> dict:
-    return {"task_number": task, "status": status, "progress": progress, "completed_on": completed_on,
-            "evidence": evidence, "issues": issues}
+           issues: str = "") -> Response:
+    return Response(task, status, progress, completed_on, evidence, issues)
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def small(tmp_path: Path):
     submit("s2", "东区政府", at(10, 12, 9), "东区.xlsx",
            [answer(1, "已完成", "东区完成一", "2021-10-11", "东区佐证.pdf"), answer(2, "已完成", "东区完成二"),
             answer(4, "推进中", "东区四", issues="缺少经费")],
-           [{"message": "文件没有签名页，已按文件名识别为东区政府", "severity": "warning"}])
+           [Problem("文件没有签名页，已按文件名识别为东区政府", "warning")])
     submit("s3", "乙局", at(10, 15, 14, 30), "乙局.xlsx",
            [answer(2, "推进中", "乙局牵头推进"), answer(3, "不适用", issues="本单位不涉及")])
     submit("s4", "甲局", at(10, 20, 15), "甲局_第二次.xlsx",
@@ -123,8 +123,8 @@ def small(tmp_path: Path):
             answer(2, "已完成", "甲局完成二"), answer(3, "已完成", "甲局完成三")])
     submit("s5", "西区政府", at(10, 25, 11), "西区.xlsx",
            [answer(1, "未启动", "=1+1"), answer(2, "未填报"), answer(4, "不适用", issues="西区无此项")],
-           [{"message": "落实情况“完成了吗”无法识别，请从下拉列表选择", "sheet": "任务清单", "cell": "G6",
-             "task_number": 2, "field": "status"}])
+           [Problem("落实情况“完成了吗”无法识别，请从下拉列表选择", sheet="任务清单", cell="G6", task_number=2,
+                    field="status")])
     submit("q1", "南区政府", at(10, 26, 8), "南区.xlsx", outcome="quarantined",
            reason="文件已加密（有打开密码），无法读取。请取消密码后重新发送。")
     submit("q2", None, at(10, 27, 8), EVIL_FILE, outcome="quarantined", reason="不是本批次的工作簿", batch_id=None)
@@ -316,7 +316,7 @@ def test_streamed_queries_match_the_ledger(small):
     batch = led.require_batch("测试批次")
     assert [CurrentAnswer(*r) for r in led.iter_current_answers(batch.id)] == led.current_answers(batch.id)
     names = {u.id: u.name for u in led.units(active_only=False)}
-    files = {s["id"]: s["file_name"] for s in led.submissions(batch.id)}
+    files = {s.id: s.file_name for s in led.submissions(batch.id)}
     mine = [(at_, names[uid], task, status, files[sid], old) for at_, uid, task, status, sid, old
             in iter_history(led, batch.id)]
     theirs = [(h.received_at, h.unit, h.task, h.status, h.source_file, h.old_status) for h in led.history(batch.id)]

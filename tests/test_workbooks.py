@@ -19,6 +19,7 @@ from automation.config import Office, load_config
 from automation.errors import InputError, UnknownUnitError
 from automation.fsutil import sha256_file
 from automation.ledger import Ledger, open_workspace
+from automation.ledger.records import Response
 from automation.tasks.importing import init_batch
 from automation.workbook.build import (
     BuildContext,
@@ -314,14 +315,12 @@ def test_prefill_latest_answers_and_contact(ledger, config, now):
     common = dict(file_name="a.xlsx", archive_path="archive/a.xlsx", now=now, outcome="accepted",
                   batch_id=batch.id, unit_id=unit.id, signed=True)
     ledger.record_submission(sha256="1" * 64, received_at=now - dt.timedelta(days=2), contact="旧联系人",
-                             phone="0599-1", responses=[
-                                 {"task_number": 20, "status": "推进中", "progress": "旧进展"}], **common)
+                             phone="0599-1", responses=[Response(20, "推进中", "旧进展")], **common)
     ledger.record_submission(sha256="2" * 64, received_at=now - dt.timedelta(days=1), contact="王小明",
                              phone="13800138000", responses=[
-                                 {"task_number": 20, "status": "已完成", "progress": "已更新行政法规文本",
-                                  "completed_on": "2021-06-30", "evidence": "https://www.np.gov.cn/a.html",
-                                  "issues": ""},
-                                 {"task_number": 21, "status": "推进中", "progress": "=正在推进", "issues": "人手不足"},
+                                 Response(20, "已完成", "已更新行政法规文本", completed_on="2021-06-30",
+                                          evidence="https://www.np.gov.cn/a.html", issues=""),
+                                 Response(21, "推进中", "=正在推进", issues="人手不足"),
                              ], **common)
     later = now + dt.timedelta(days=3)
     b = build_unit_workbook(config, ledger, batch, unit.id, later, purpose="remind",

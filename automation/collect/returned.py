@@ -32,7 +32,8 @@ from automation.collect.values import (
     parse_status,
     parse_task_number,
 )
-from automation.model import Task
+from automation.ledger.records import Response
+from automation.model import Problem, Task
 from automation.text import canonical_status, squash
 from automation.workbook.layout import (
     CONTACT_LABEL,
@@ -100,13 +101,19 @@ class SheetReading:
 
 @dataclass
 class Evaluation:
-    responses: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[dict[str, Any]] = field(default_factory=list)
-    formula_cells: list[dict[str, Any]] = field(default_factory=list)
+    """What a returned sheet says: the answers to store and every problem, each naming its cell.
+
+    ``formula_cells`` are texts written as formulas or links (``=…``, DDE): any of them refuses
+    the whole file.
+    """
+
+    responses: list[Response] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    formula_cells: list[Problem] = field(default_factory=list)
 
     @property
     def tasks(self) -> list[int]:
-        return [r["task_number"] for r in self.responses]
+        return [r.task_number for r in self.responses]
 
 
 def _header_key(value: Any) -> str:
@@ -289,8 +296,8 @@ def _cell(row: Sequence[Any], i: int | None) -> Any:
     return row[i]
 
 
-def _problem(severity: str, sheet: str, cell: str | None, task: int | None, key: str | None, message: str) -> dict[str, Any]:
-    return {"severity": severity, "sheet": sheet, "cell": cell, "task_number": task, "field": key, "message": message}
+def _problem(severity: str, sheet: str, cell: str | None, task: int | None, key: str | None, message: str) -> Problem:
+    return Problem(message, severity, sheet, cell, task, key)
 
 
 def _issued_text(key: str, task: Task, role: str) -> str:
@@ -342,6 +349,43 @@ def _formula(text: str) -> bool:
     return bool(text) and (text[0] in FORMULA_TRIGGERS or "|" in text) and looks_like_formula(text)
 
 
+@dataclass(frozen=True, slots=True)
+class _Sheet:
+    """What judging the rows of one file needs, worked out once per file."""
+
+    name: str
+    cols: Mapping[str, int]               # column key -> 0-based index
+    headers: Mapping[str, str]            # column key -> the layout's header (for messages)
+    fill_cols: list[tuple[str, int]]      # fill-in columns present
+    locked_cols: list[tuple[str, int]]    # issued (locked) columns present
+    statuses: tuple[str, ...]
+    known: Mapping[str, str]              # the layout's options, typed exactly → the stored status
+    year: int
+    received_on: dt.date
+    rules: Rules
+    status_extra: dict[str, str] | None
+
+    @classmethod
+    def of(cls, reading: SheetReading, layout: Layout, year: int, received_on: dt.date, rules: Rules,
+           status_extra: dict[str, str] | None) -> _Sheet:
+        cols = reading.columns
+        return cls(
+            name=reading.sheet.name, cols=cols, headers={c.key: c.header for c in layout.columns},
+            fill_cols=[(c.key, cols[c.key]) for c in layout.columns
+                       if c.fill_in and c.key in FILL_KEYS and c.key in cols],
+            locked_cols=[(c.key, cols[c.key]) for c in layout.columns
+                         if not c.fill_in and c.key in cols and c.key in _LOCKED_KEYS],
+            statuses=layout.statuses, known={o: canonical_status(o) or o for o in layout.statuses if o},
+            year=year, received_on=received_on, rules=rules, status_extra=status_extra)
+
+    def ref(self, r: int, key: str) -> str | None:
+        return cell_ref(r, self.cols[key]) if key in self.cols else None
+
+
+#: A task's row: (row index, the row, its fill-in texts, whether any is filled in).
+_Row = tuple[int, Sequence[Any], dict[str, str], bool]
+
+
 def evaluate(
     reading: SheetReading,
     layout: Layout,
@@ -358,29 +402,44 @@ def evaluate(
     cell where a plain test answers (blank cells, unchanged issued text, task numbers as numbers).
     """
     ev = Evaluation()
-    sheet = reading.sheet
-    name = sheet.name
-    cols = reading.columns
-    headers = {c.key: c.header for c in layout.columns}
-    fill_keys = [c.key for c in layout.columns if c.fill_in and c.key in FILL_KEYS and c.key in cols]
-    locked_keys = [c.key for c in layout.columns
-                   if not c.fill_in and c.key in cols and c.key in ("title", "requirement", "lead", "responsible", "role")]
-    num_col = cols["number"]
-    statuses = layout.statuses
+    sheet = _Sheet.of(reading, layout, year, received_on, rules, status_extra)
+    _check_contact(ev, reading, sheet.name)
+    chosen = _rows_by_number(ev, reading, sheet)
+    for number, (r, row, texts, has_content) in sorted(chosen.items()):
+        if number not in assigned:
+            if has_content:
+                ev.problems.append(_problem(
+                    "error", sheet.name, cell_ref(r, sheet.cols["number"]), number, None,
+                    f"第 {number} 项任务不是分配给本单位的任务，该行内容未采用。"))
+            continue
+        task = tasks.get(number)
+        if task is not None:
+            _check_locked(ev, sheet, r, row, number, task, assigned[number])
+        if has_content and (response := _evaluate_row(ev, sheet, r, row, texts, number)) is not None:
+            ev.responses.append(response)
+    _report_missing(ev, sheet, assigned, chosen)
+    return ev
 
+
+def _check_contact(ev: Evaluation, reading: SheetReading, name: str) -> None:
+    """The contact and phone above the table must not be formulas either."""
     for label, value, cell in (("填报联系人", reading.contact, reading.contact_cell),
                                ("联系电话", reading.phone, reading.phone_cell)):
         if value and looks_like_formula(value):
             ev.formula_cells.append(_problem("error", name, cell, None, None,
                                              f"{label}“{value[:40]}”是公式或链接的写法"))
 
-    # number -> (row index, row, fill-in texts, has content); the first row with content wins.
-    chosen: dict[int, tuple[int, Sequence[Any], dict[str, str], bool]] = {}
-    fill_cols = [(k, cols[k]) for k in fill_keys]
+
+def _rows_by_number(ev: Evaluation, reading: SheetReading, sheet: _Sheet) -> dict[int, _Row]:
+    """Each task number's row: the first with content wins (a repeat with content is reported);
+    a row without a number but with something filled in beside it is reported and not used."""
+    chosen: dict[int, _Row] = {}
+    name, cols, fill_cols = sheet.name, sheet.cols, sheet.fill_cols
+    num_col = cols["number"]
     fill_idx = [i for _k, i in fill_cols]
     width = max(cols.values()) + 1
     pad = ("",) * width
-    rows = sheet.rows
+    rows = reading.sheet.rows
     for r in range(reading.header_row + 1, len(rows)):
         row = rows[r]
         if len(row) < width:  # rows of a parsed sheet are rectangular; a hand-made one may not be
@@ -392,7 +451,7 @@ def evaluate(
             if any(cell_text(row[i]) for i in fill_idx if row[i] not in ("", None)):
                 ev.problems.append(_problem(
                     "warning", name, cell_ref(r, num_col), None, "number",
-                    f"第 {r + 1} 行没有有效的{headers.get('number', '序号')}（“{cell_text(raw)[:20]}”），"
+                    f"第 {r + 1} 行没有有效的{sheet.headers.get('number', '序号')}（“{cell_text(raw)[:20]}”），"
                     "该行填写的内容未采用。请不要修改序号列。"))
             continue
         texts = {k: "" if (v := row[i]) == "" or v is None else
@@ -409,111 +468,101 @@ def evaluate(
                 chosen[number] = (r, row, texts, has_content)
             continue
         chosen[number] = (r, row, texts, has_content)
+    return chosen
 
-    locked_cols = [(key, cols[key]) for key in locked_keys]
-    # The layout's own options, typed exactly (what the dropdown writes), → the stored status.
-    known = {o: canonical_status(o) or o for o in statuses if o}
-    for number, (r, row, texts, has_content) in sorted(chosen.items()):
-        if number not in assigned:
-            if has_content:
-                ev.problems.append(_problem(
-                    "error", name, cell_ref(r, num_col), number, None,
-                    f"第 {number} 项任务不是分配给本单位的任务，该行内容未采用。"))
-            continue
-        task = tasks.get(number)
-        if task is not None:
-            role = assigned[number]
-            issued_texts = _issued_texts(task, role)
-            for key, col in locked_cols:
-                value = row[col]
-                issued = issued_texts[key]
-                if value == issued and type(value) is str:
-                    continue
-                if _locked_changed(key, value, task, issued):
-                    ev.problems.append(_problem(
-                        "warning", name, cell_ref(r, col), number, key,
-                        f"第 {number} 项的“{headers.get(key, key)}”是下发内容，不能修改；修改未采用，仍按下发内容处理。"))
-        if not has_content:
-            continue
-        response = _evaluate_row(ev, name, r, row, texts, number, cols, headers, statuses, year, received_on,
-                                 rules, status_extra, known)
-        if response is not None:
-            ev.responses.append(response)
 
+def _check_locked(ev: Evaluation, sheet: _Sheet, r: int, row: Sequence[Any], number: int, task: Task,
+                  role: str) -> None:
+    """Issued (locked) cells that were edited: reported, never applied."""
+    issued_texts = _issued_texts(task, role)
+    for key, col in sheet.locked_cols:
+        value = row[col]
+        issued = issued_texts[key]
+        if value == issued and type(value) is str:
+            continue
+        if _locked_changed(key, value, task, issued):
+            ev.problems.append(_problem(
+                "warning", sheet.name, cell_ref(r, col), number, key,
+                f"第 {number} 项的“{sheet.headers.get(key, key)}”是下发内容，不能修改；修改未采用，仍按下发内容处理。"))
+
+
+def _report_missing(ev: Evaluation, sheet: _Sheet, assigned: Mapping[int, str], chosen: Mapping[int, _Row]) -> None:
     missing = [n for n in sorted(assigned) if n not in chosen]
     if missing:
         shown = "、".join(str(n) for n in missing[:20]) + ("等" if len(missing) > 20 else "")
         ev.problems.append(_problem(
-            "warning", name, None, None, "number",
+            "warning", sheet.name, None, None, "number",
             f"表中找不到第 {shown} 项任务的行（可能被删除），这些任务本次没有报送。"))
-    return ev
 
 
-def _ref(r: int, cols: Mapping[str, int], key: str) -> str | None:
-    return cell_ref(r, cols[key]) if key in cols else None
+def _evaluate_row(ev: Evaluation, sheet: _Sheet, r: int, row: Sequence[Any], texts: Mapping[str, str],
+                  number: int) -> Response | None:
+    """One assigned task's filled-in row → its response (None: the row is not used)."""
+    if _has_formula(ev, sheet, r, texts, number):
+        return None
+    status = _row_status(ev, sheet, r, row, number)
+    if status is None:
+        return None
+    progress = texts.get("progress", "")
+    if sheet.rules.require_progress_when_done and status == "已完成" and not progress and "progress" in sheet.cols:
+        ev.problems.append(_problem(
+            "error", sheet.name, cell_ref(r, sheet.cols["progress"]), number, "progress",
+            f"第 {number} 项选择了“已完成”，但没有填写“{sheet.headers.get('progress', '工作进展及成效')}”；本行未采用，"
+            "请补充后重新报送。"))
+        return None
+    completed = _completed_on(ev, sheet, r, row, number)
+    return Response(number, status, progress, completed.isoformat() if completed else None,
+                    texts.get("evidence", ""), texts.get("issues", ""))
 
 
-def _evaluate_row(
-    ev: Evaluation, name: str, r: int, row: Sequence[Any], texts: Mapping[str, str], number: int,
-    cols: Mapping[str, int], headers: Mapping[str, str], statuses: tuple[str, ...], year: int,
-    received_on: dt.date, rules: Rules, status_extra: dict[str, str] | None,
-    known: Mapping[str, str] | None = None,
-) -> dict[str, Any] | None:
+def _has_formula(ev: Evaluation, sheet: _Sheet, r: int, texts: Mapping[str, str], number: int) -> bool:
     # One cheap pass over the texts; the exact formula test only where one could be.
-    if any(t and (t[0] in FORMULA_TRIGGERS or "|" in t) for t in texts.values()):
-        dangerous = False
-        for key, text in texts.items():
-            if _formula(text):
-                dangerous = True
-                ev.formula_cells.append(_problem(
-                    "error", name, cell_ref(r, cols[key]), number, key,
-                    f"第 {number} 项的“{headers.get(key, key)}”内容“{text[:40]}”是公式或链接的写法（以 = + - @ 开头）"))
-        if dangerous:
-            return None
+    if not any(t and (t[0] in FORMULA_TRIGGERS or "|" in t) for t in texts.values()):
+        return False
+    dangerous = False
+    for key, text in texts.items():
+        if _formula(text):
+            dangerous = True
+            ev.formula_cells.append(_problem(
+                "error", sheet.name, cell_ref(r, sheet.cols[key]), number, key,
+                f"第 {number} 项的“{sheet.headers.get(key, key)}”内容“{text[:40]}”是公式或链接的写法（以 = + - @ 开头）"))
+    return dangerous
 
-    status_value = _cell(row, cols["status"]) if "status" in cols else ""
+
+def _row_status(ev: Evaluation, sheet: _Sheet, r: int, row: Sequence[Any], number: int) -> str | None:
+    """The row's status (未填报 with a warning when blank); None when it cannot be read (reported)."""
+    status_value = _cell(row, sheet.cols["status"]) if "status" in sheet.cols else ""
     status: str | None
-    if known is not None and type(status_value) is str and status_value in known:
-        status = known[status_value]  # a dropdown choice, as the dropdown wrote it
+    if type(status_value) is str and status_value in sheet.known:
+        status = sheet.known[status_value]  # a dropdown choice, as the dropdown wrote it
     else:
         try:
-            status = parse_status(status_value, statuses, status_extra)
+            status = parse_status(status_value, sheet.statuses, sheet.status_extra)
         except ValueProblem as exc:
-            ev.problems.append(_problem("error", name, _ref(r, cols, "status"), number, "status",
+            ev.problems.append(_problem("error", sheet.name, sheet.ref(r, "status"), number, "status",
                                         f"第 {number} 项：{exc}；本行未采用。"))
             return None
     if status is None:
         status = UNREPORTED
-        ev.problems.append(_problem("warning", name, _ref(r, cols, "status"), number, "status",
-                                    f"第 {number} 项没有选择{headers.get('status', '落实情况')}，已记为“{UNREPORTED}”。"))
+        ev.problems.append(_problem("warning", sheet.name, sheet.ref(r, "status"), number, "status",
+                                    f"第 {number} 项没有选择{sheet.headers.get('status', '落实情况')}，已记为“{UNREPORTED}”。"))
+    return status
 
-    progress = texts.get("progress", "")
-    if rules.require_progress_when_done and status == "已完成" and not progress and "progress" in cols:
-        ev.problems.append(_problem(
-            "error", name, cell_ref(r, cols["progress"]), number, "progress",
-            f"第 {number} 项选择了“已完成”，但没有填写“{headers.get('progress', '工作进展及成效')}”；本行未采用，"
-            "请补充后重新报送。"))
+
+def _completed_on(ev: Evaluation, sheet: _Sheet, r: int, row: Sequence[Any], number: int) -> dt.date | None:
+    """The 完成时间 as a date; a bad or future date is reported and not recorded."""
+    if "completed_on" not in sheet.cols:
         return None
-
     completed: dt.date | None = None
-    if "completed_on" in cols:
-        try:
-            completed = parse_date(_cell(row, cols["completed_on"]), year)
-        except ValueProblem as exc:
-            ev.problems.append(_problem("error", name, _ref(r, cols, "completed_on"), number, "completed_on",
-                                        f"第 {number} 项：{exc}；本项未记录完成时间。"))
-        if completed is not None and rules.no_future_completion and completed > received_on:
-            ev.problems.append(_problem(
-                "error", name, _ref(r, cols, "completed_on"), number, "completed_on",
-                f"第 {number} 项的完成时间 {completed.isoformat()} 晚于报送日期 {received_on.isoformat()}，"
-                "本项未记录完成时间。尚未完成的请选“推进中”并留空完成时间。"))
-            completed = None
-
-    return {
-        "task_number": number,
-        "status": status,
-        "progress": progress,
-        "completed_on": completed.isoformat() if completed else None,
-        "evidence": texts.get("evidence", ""),
-        "issues": texts.get("issues", ""),
-    }
+    try:
+        completed = parse_date(_cell(row, sheet.cols["completed_on"]), sheet.year)
+    except ValueProblem as exc:
+        ev.problems.append(_problem("error", sheet.name, sheet.ref(r, "completed_on"), number, "completed_on",
+                                    f"第 {number} 项：{exc}；本项未记录完成时间。"))
+    if completed is not None and sheet.rules.no_future_completion and completed > sheet.received_on:
+        ev.problems.append(_problem(
+            "error", sheet.name, sheet.ref(r, "completed_on"), number, "completed_on",
+            f"第 {number} 项的完成时间 {completed.isoformat()} 晚于报送日期 {sheet.received_on.isoformat()}，"
+            "本项未记录完成时间。尚未完成的请选“推进中”并留空完成时间。"))
+        completed = None
+    return completed

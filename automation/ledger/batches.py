@@ -178,3 +178,9 @@ class BatchQueries(Connection):
         return [Revision(*r) for r in self.conn.execute(
             "SELECT revision, digest, source_name, source_sha256, imported_at FROM table_revisions "
             "WHERE batch_id = ? ORDER BY revision", (batch_id,))]
+
+    def revision_tasks(self, batch_id: int, revision: int) -> list[Task]:
+        """The task table as it was in one revision (every revision is kept in ``table_revisions``)."""
+        r = self.conn.execute("SELECT tasks_json FROM table_revisions WHERE batch_id = ? AND revision = ?",
+                              (batch_id, revision)).fetchone()
+        return [Task.from_json(t) for t in json.loads(r[0])] if r else []

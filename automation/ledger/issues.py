@@ -31,3 +31,10 @@ class IssueQueries(Connection):
             (batch_id, unit_id, clock.iso(issued_at), template_version, _j(list(task_numbers)), path, sha256,
              purpose),
         )
+
+    def latest_template_version(self, batch_id: int) -> str | None:
+        """The layout version of the batch's most recently issued workbook (None: none issued yet)."""
+        r = self.conn.execute(
+            "SELECT template_version FROM issues WHERE batch_id = ? ORDER BY issued_at DESC, id DESC LIMIT 1",
+            (batch_id,)).fetchone()
+        return str(r[0]) if r else None

@@ -3,31 +3,46 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from automation import clock
 from automation.errors import LedgerError
 from automation.ledger.connection import Connection
+from automation.ledger.records import ProblemRow, Response, Submission
+from automation.model import Problem
+
+#: The columns of :class:`Submission`, named (never ``*``: a later migration may add columns).
+_COLUMNS = ("id, sha256, batch_id, unit_id, file_name, archive_path, received_at, processed_at, outcome, reason, "
+            "signed, source, message_id, sender, contact, phone, rows_accepted, problem_count, quarantine_path")
+_S_COLUMNS = ", ".join(f"s.{c.strip()}" for c in _COLUMNS.split(","))
+
+
+def _submission(r: sqlite3.Row, unit: str | None = None) -> Submission:
+    return Submission(r["id"], r["sha256"], r["batch_id"], r["unit_id"], r["file_name"], r["archive_path"],
+                      r["received_at"], r["processed_at"], r["outcome"], r["reason"], bool(r["signed"]), r["source"],
+                      r["message_id"], r["sender"], r["contact"], r["phone"], r["rows_accepted"],
+                      r["problem_count"], r["quarantine_path"], unit)
 
 
 class SubmissionQueries(Connection):
-    def submission_by_sha(self, sha256: str) -> dict[str, Any] | None:
-        r = self.conn.execute("SELECT * FROM submissions WHERE sha256 = ?", (sha256,)).fetchone()
-        return dict(r) if r else None
+    def submission_by_sha(self, sha256: str) -> Submission | None:
+        r = self.conn.execute(f"SELECT {_COLUMNS} FROM submissions WHERE sha256 = ?", (sha256,)).fetchone()
+        return _submission(r) if r else None
 
-    def submissions_by_sha(self, shas: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The submissions of many files at once (SHA-256 → row; absent when never seen).
+    def submissions_by_sha(self, shas: Iterable[str]) -> dict[str, Submission]:
+        """The submissions of many files at once (SHA-256 → submission; absent when never seen).
 
         ``collect`` asks once per run rather than once per file: a run over a full inbox is
         mostly new files, and a query each is a noticeable share of a small file's time.
         """
         wanted = list(dict.fromkeys(shas))
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, Submission] = {}
         for i in range(0, len(wanted), 500):
             chunk = wanted[i:i + 500]
-            sql = f"SELECT * FROM submissions WHERE sha256 IN ({','.join('?' * len(chunk))})"
-            out.update((r["sha256"], dict(r)) for r in self.conn.execute(sql, chunk))
+            sql = f"SELECT {_COLUMNS} FROM submissions WHERE sha256 IN ({','.join('?' * len(chunk))})"
+            out.update((r["sha256"], _submission(r)) for r in self.conn.execute(sql, chunk))
         return out
 
     def record_submission(
@@ -48,15 +63,13 @@ class SubmissionQueries(Connection):
         sender: str | None = None,
         contact: str | None = None,
         phone: str | None = None,
-        responses: Sequence[dict[str, Any]] = (),
-        problems: Sequence[dict[str, Any]] = (),
+        responses: Sequence[Response] = (),
+        problems: Sequence[Problem] = (),
         quarantine_path: str | None = None,
         replaces: int | None = None,
     ) -> int:
         """Store one returned file, its answers and its problems in one transaction.
 
-        ``responses``: dicts with task_number, status, progress, completed_on, evidence, issues.
-        ``problems``: dicts with message and optionally severity, sheet, cell, task_number, field.
         The current answer per (unit, task) is the one with the latest receipt time; every
         response stays in ``responses`` as history.  Returns the submission id.
 
@@ -93,9 +106,8 @@ class SubmissionQueries(Connection):
                 self._insert_rows(
                     "INSERT INTO responses(submission_id, batch_id, unit_id, task_number, status, progress, "
                     "completed_on, evidence, issues, received_at) VALUES ",
-                    [(sid, batch_id, unit_id, r["task_number"], r["status"], r.get("progress") or "",
-                      r.get("completed_on"), r.get("evidence") or "", r.get("issues") or "", received)
-                     for r in responses],
+                    [(sid, batch_id, unit_id, r.task_number, r.status, r.progress or "", r.completed_on,
+                      r.evidence or "", r.issues or "", received) for r in responses],
                 )
                 self.conn.execute(
                     "INSERT INTO answers(batch_id, unit_id, task_number, response_id, received_at) "
@@ -107,18 +119,20 @@ class SubmissionQueries(Connection):
                 )
             self._insert_rows(
                 "INSERT INTO problems(submission_id, severity, sheet, cell, task_number, field, message) VALUES ",
-                [(sid, p.get("severity", "error"), p.get("sheet"), p.get("cell"), p.get("task_number"),
-                  p.get("field"), p["message"]) for p in problems],
+                [(sid, p.severity, p.sheet, p.cell, p.task_number, p.field, p.message) for p in problems],
             )
         return sid
 
-    def submissions(self, batch_id: int | None = None) -> list[dict[str, Any]]:
-        sql = ("SELECT s.*, u.name AS unit FROM submissions s LEFT JOIN units u ON u.id = s.unit_id"
+    def submissions(self, batch_id: int | None = None) -> list[Submission]:
+        """Every submission (of one batch), in receipt order, with its unit's name."""
+        sql = (f"SELECT {_S_COLUMNS}, u.name AS unit FROM submissions s LEFT JOIN units u ON u.id = s.unit_id"
                + (" WHERE s.batch_id = ?" if batch_id is not None else "") + " ORDER BY s.received_at, s.id")
-        return [dict(r) for r in self.conn.execute(sql, (batch_id,) if batch_id is not None else ())]
+        return [_submission(r, r["unit"]) for r in self.conn.execute(sql, (batch_id,) if batch_id is not None else ())]
 
-    def problems(self, batch_id: int | None = None, submission_id: int | None = None) -> list[dict[str, Any]]:
-        sql = ("SELECT p.*, s.file_name, s.received_at, u.name AS unit FROM problems p "
+    def problems(self, batch_id: int | None = None, submission_id: int | None = None) -> list[ProblemRow]:
+        """The stored problems (of a batch's files and of files of no batch; of one submission), in order."""
+        sql = ("SELECT p.id, p.submission_id, p.severity, p.sheet, p.cell, p.task_number, p.field, p.message, "
+               "s.file_name, s.received_at, u.name AS unit FROM problems p "
                "JOIN submissions s ON s.id = p.submission_id LEFT JOIN units u ON u.id = s.unit_id WHERE 1=1")
         params: list[Any] = []
         if batch_id is not None:
@@ -127,4 +141,6 @@ class SubmissionQueries(Connection):
         if submission_id is not None:
             sql += " AND p.submission_id = ?"
             params.append(submission_id)
-        return [dict(r) for r in self.conn.execute(sql + " ORDER BY p.id", params)]
+        return [ProblemRow(r["id"], r["submission_id"], r["file_name"], r["received_at"], r["unit"],
+                           Problem(r["message"], r["severity"], r["sheet"], r["cell"], r["task_number"], r["field"]))
+                for r in self.conn.execute(sql + " ORDER BY p.id", params)]

@@ -29,11 +29,12 @@ PROBLEM_COLUMNS: tuple[tuple[str, float, str], ...] = (
 def problem_rows(ledger: Ledger, batch_id: int) -> list[list[Any]]:
     """Rows of 问题清单: every problem of the batch's files, and every quarantined file's reason."""
     items: list[tuple[str, int, int, list[Any]]] = []
-    for p in ledger.problems(batch_id):
-        items.append((p["received_at"], p["submission_id"], p["id"], [
-            fmt_time(p["received_at"]), p["unit"] or "（未识别）", p["file_name"], p["sheet"] or "", p["cell"] or "",
-            p["task_number"] if p["task_number"] is not None else "", FIELD_NAMES.get(p["field"] or "", p["field"] or ""),
-            SEVERITY_NAMES.get(p["severity"], p["severity"]), p["message"],
+    for row in ledger.problems(batch_id):
+        p = row.problem
+        items.append((row.received_at, row.submission_id, row.id, [
+            fmt_time(row.received_at), row.unit or "（未识别）", row.file_name, p.sheet or "", p.cell or "",
+            p.task_number if p.task_number is not None else "", FIELD_NAMES.get(p.field or "", p.field or ""),
+            SEVERITY_NAMES.get(p.severity, p.severity), p.message,
         ]))
     for sid, received_at, file_name, reason, unit in ledger.quarantined_files(batch_id):
         items.append((received_at, sid, -1, [
