@@ -67,19 +67,15 @@ class BatchSpec:
 
 
 @dataclass(frozen=True)
-class MailConfig:
-    mode: str = "outbox"
+class ServerAccount:
+    """A mail server login: the password never sits in config.toml, only the name of the
+    environment variable that holds it."""
+
     host: str = ""
-    port: int = 465
+    port: int = 0
     security: str = "ssl"
     user: str = ""
-    password_env: str = "DUBAN_SMTP_PASSWORD"
-    sender: str = ""
-    sender_name: str = ""
-    reply_to: str = ""
-    per_minute: float = 20.0
-    retries: int = 3
-    backoff_seconds: float = 5.0
+    password_env: str = ""
     timeout: float = 30.0
     ca_file: str = ""
 
@@ -88,19 +84,24 @@ class MailConfig:
 
 
 @dataclass(frozen=True)
-class ImapConfig:
-    host: str = ""
+class MailConfig(ServerAccount):
+    port: int = 465
+    password_env: str = "DUBAN_SMTP_PASSWORD"
+    mode: str = "outbox"
+    sender: str = ""
+    sender_name: str = ""
+    reply_to: str = ""
+    per_minute: float = 20.0
+    retries: int = 3
+    backoff_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class ImapConfig(ServerAccount):
     port: int = 993
-    security: str = "ssl"
-    user: str = ""
     password_env: str = "DUBAN_IMAP_PASSWORD"
     folder: str = "INBOX"
     processed_folder: str = "督办已处理"
-    timeout: float = 30.0
-    ca_file: str = ""
-
-    def password(self) -> str | None:
-        return os.environ.get(self.password_env) if self.password_env else None
 
 
 @dataclass(frozen=True)
