@@ -43,7 +43,8 @@ from automation.workdays import WorkCalendar
 __all__ = [
     "UnitLine", "Overview", "overview", "TaskLine", "SectionGroup", "TaskTable", "task_table",
     "AnswerLine", "TaskView", "task_view", "RegistryLine", "Registry", "registry_view", "UnitView", "unit_view",
-    "ReminderNote", "unit_state", "CHART_UNITS", "HEADLINE_LEVEL", "STATUS_KEYS",
+    "ReminderNote", "unit_state", "CHART_UNITS", "HEADLINE_LEVEL", "STATUS_KEYS", "IntakeView", "intake_view",
+    "overview_from", "group_tasks",
 ]
 
 #: How many units the overview's completion chart shows at most (the worst ones), as in the report.
@@ -379,3 +380,29 @@ def unit_view(config: Config, ledger: Ledger, now: dt.datetime, unit_id: int) ->
     return UnitView(batch.title, unit, progress.level, unit_state(counts, overdue), counts.completion,
                     _counts_dict(counts), info, progress.overdue_workdays, last, reminders, tasks, history, files,
                     mails, None, problems)
+
+
+# --------------------------------------------------------------------------- collection
+
+
+@dataclass(frozen=True)
+class IntakeView:
+    """回收: the quarantine with reasons, the latest files processed, and how files may come in."""
+
+    batch: str
+    quarantined: list[SubmissionRecord]
+    recent: list[SubmissionRecord]
+    problems: dict[int, list[dict[str, Any]]]
+    imap: str                 # the mailbox read by 「收取邮件」, or "" when [imap] has no host
+    max_files: int
+    max_file_mb: float
+
+
+def intake_view(config: Config, ledger: Ledger, recent: int = 30) -> IntakeView:
+    batch = ledger.require_batch(config.batch.title)
+    quarantined = ledger.quarantined(batch.id)
+    latest = ledger.recent_submissions(batch.id, recent)
+    problems = {s.id: ledger.problem_records(s.id) for s in quarantined if s.problem_count}
+    imap = f"{config.imap.user or ''}@{config.imap.host}（{config.imap.folder}）" if config.imap.host else ""
+    return IntakeView(batch.title, quarantined, latest, problems, imap, config.collect.max_files,
+                      config.collect.max_file_mb)
