@@ -509,7 +509,37 @@ def demo_cmd(workdir: Path) -> None:
     print_status(result.status)
     console.print(f"继续体验（示例是 2021 年的批次，用 --now 指定模拟时间）：cd {result.workdir} && "
                   f"automation status --now {result.status.get('now', '')[:16]}", markup=False, soft_wrap=True)
+    console.print(f"打开工作台：cd {result.workdir} && automation web --now {result.status.get('now', '')[:16]} --open",
+                  markup=False, soft_wrap=True)
 
+
+
+# --------------------------------------------------------------------------- web console (issue 17)
+
+
+@cli.command("web")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="监听地址（默认只允许本机访问；其他地址须先用 --add-user 添加账号）")
+@click.option("--port", default=8000, show_default=True, type=int, help="端口")
+@click.option("--open", "open_browser", is_flag=True, help="启动后用浏览器打开工作台")
+@click.option("--now", "now_text", metavar="ISO-TIME", help="按固定的时间显示和操作（用于演示或核对），例如 2021-12-14T09:00")
+@click.option("--add-user", "add_user", metavar="NAME", help="添加账号（或为已有账号重设密码）后退出；会提示输入两次密码")
+@click.option("--role", type=click.Choice(["admin", "viewer"]), default="admin", show_default=True,
+              help="与 --add-user 同用：admin 管理员，viewer 只读（领导、督查室：只看不改）")
+@pass_app
+def web_cmd(app: App, host: str, port: int, open_browser: bool, now_text: str | None, add_user: str | None,
+            role: str) -> None:
+    """督办工作台：在浏览器中查看进度、导入、分发、回收、催办、生成报表（Ctrl-C 停止）。"""
+    if add_user:
+        password = click.prompt("密码", hide_input=True, confirmation_prompt="再输入一次密码")
+        account = app.ledger.save_account(add_user, role, password, app.now())
+        console.print(f"账号“{account.name}”已保存（{'管理员' if account.role == 'admin' else '只读'}）。", markup=False)
+        return
+    from automation.web.server import serve
+
+    fixed = app.now(now_text) if now_text else None
+    serve(app.config, host, port, open_browser=open_browser, now=(lambda: fixed) if fixed else None,
+          say=lambda msg: console.print(msg, markup=False))
 
 
 # --------------------------------------------------------------------------- entry point
