@@ -62,6 +62,19 @@ def test_overview_of_the_demo(client, config) -> None:  # type: ignore[no-untype
     assert "<svg" in page and "本机单用户模式" in page
 
 
+def test_overview_refreshes_itself_while_a_collect_runs(client) -> None:  # type: ignore[no-untyped-def]
+    from automation.web.jobs import Job
+
+    assert 'data-state="running"' not in client.get("/").get_data(as_text=True)
+    client.application.config["DUBAN"].jobs.latest["collect"] = Job(1, "collect", "上传 500 个文件", "本机", DEMO_NOW,
+                                                                     done=120, total=500)
+    for path in ("/", "/collect"):
+        page = client.get(path).get_data(as_text=True)
+        assert 'data-state="running" data-id="1" data-refresh="5"' in page and 'value="120"' in page
+        assert '<meta http-equiv="refresh" content="5">' in page      # without script too
+    assert client.get("/api/jobs").get_json()["collect"]["percent"] == 24
+
+
 def test_api_status_is_status_json(client, config) -> None:  # type: ignore[no-untyped-def]
     with Ledger.open(config.workspace) as led:
         expected = status_summary(config, led, DEMO_NOW)

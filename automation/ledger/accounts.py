@@ -10,6 +10,7 @@ account name alike.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -19,7 +20,7 @@ from automation.errors import LedgerError
 from automation.ledger.connection import Connection
 from automation.ledger.records import ROLES, Account
 
-__all__ = ["AccountQueries", "hash_password", "verify_password", "MIN_PASSWORD", "THROTTLE_FAILURES",
+__all__ = ["AccountQueries", "hash_password", "verify_password", "dummy_hash", "MIN_PASSWORD", "THROTTLE_FAILURES",
            "THROTTLE_MINUTES"]
 
 #: Shortest password accepted.
@@ -35,6 +36,12 @@ def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=_N, r=_R, p=_P, dklen=32)
     return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash to check unknown account names against, so a wrong name takes as long as a wrong password."""
+    return hash_password(secrets.token_hex(16))
 
 
 def verify_password(password: str, stored: str) -> bool:

@@ -32,12 +32,12 @@ def completion_chart(units: Sequence[object], title: str = "各单位完成率")
                    f'<text x="{x:.0f}" y="{height - 6}" text-anchor="middle" class="axis">{pct}%</text>')
     for i, u in enumerate(units):
         y = top + i * row
-        completion = float(getattr(u, "completion"))
+        completion = float(u.completion)
         w = max(2.0, bar_w * completion)
-        name = str(getattr(u, "name"))
+        name = str(u.name)
         out.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" class="label">{escape(name[:12])}</text>'
                    f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 7}" '
-                   f'fill="{LEVEL_FILL.get(str(getattr(u, "level")), "#888")}"><title>{escape(name)} '
+                   f'fill="{LEVEL_FILL.get(str(u.level), "#888")}"><title>{escape(name)} '
                    f'{completion:.1%}</title></rect>'
                    f'<text x="{label_w + w + 5:.1f}" y="{y + 15}" class="value">{completion:.1%}</text>')
     out.append("</svg>")

@@ -215,7 +215,12 @@ def register(app: Flask) -> None:  # noqa: C901 - one route each, nothing shared
 
     @app.route("/login", methods=["GET", "POST"])
     def login() -> Any:
-        from automation.ledger.accounts import THROTTLE_FAILURES, THROTTLE_MINUTES, verify_password
+        from automation.ledger.accounts import (
+            THROTTLE_FAILURES,
+            THROTTLE_MINUTES,
+            dummy_hash,
+            verify_password,
+        )
 
         if g.open_access:
             return redirect(url_for("overview"))
@@ -231,7 +236,7 @@ def register(app: Flask) -> None:  # noqa: C901 - one route each, nothing shared
                 led.event("login-throttled", now, account=name, address=address)
             else:
                 account = led.account(name)
-                ok = verify_password(request.form.get("password", ""), account.password_hash if account else "")
+                ok = verify_password(request.form.get("password", ""), account.password_hash if account else dummy_hash())
                 led.record_login(name, address, ok, now)
                 if ok and account is not None:
                     session.clear()

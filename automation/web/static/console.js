@@ -1,11 +1,13 @@
 // 督办工作台: two small enhancements; every page works without them.
-// 1. Running jobs: poll /api/jobs, move the progress bar, reload the page when the job ends.
+// 1. Running jobs: poll /api/jobs, move the progress bar, reload the page when the job ends (and every
+//    data-refresh seconds meanwhile on 总览 and 回收, whose numbers change as files come in).
 // 2. The 回收 drop zone: files dropped on it go into the file field and the form is sent.
 (function () {
   "use strict";
   function watchJobs() {
     var boxes = document.querySelectorAll('[data-job][data-state="running"]');
     if (!boxes.length) { return; }
+    var started = Date.now();
     function poll() {
       fetch("/api/jobs", {credentials: "same-origin", headers: {"Accept": "application/json"}})
         .then(function (r) { return r.json(); })
@@ -18,6 +20,8 @@
             if (bar && job.total) { bar.max = job.total; bar.value = job.done; }
             if (text) { text.textContent = (job.total ? job.done + " / " + job.total : "准备中…") + " " + (job.step || ""); }
           });
+          var every = Number(boxes[0].getAttribute("data-refresh") || 0);
+          if (every && Date.now() - started > every * 1000) { reload = true; }
           if (reload) { window.location.reload(); } else { window.setTimeout(poll, 1000); }
         })
         .catch(function () { window.setTimeout(poll, 3000); });
