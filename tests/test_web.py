@@ -287,3 +287,25 @@ def test_cli_refuses_a_network_address_without_accounts(config) -> None:  # type
     from automation.cli import main
 
     assert main(["--config", str(config.path), "web", "--host", "0.0.0.0", "--port", "0"]) == 1
+
+
+def test_ctrl_c_stops_the_server_cleanly(config) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "automation", "--config", str(config.path), "web", "--port", "0",
+                             "--now", "2021-12-14T09:00"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"(http://127\.0\.0\.1:\d+/)", line).group(1)
+        with urllib.request.urlopen(url, timeout=30) as r:
+            assert r.status == 200 and "总览" in r.read().decode("utf-8")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 0 and "工作台已停止" in out and "Traceback" not in out
