@@ -405,9 +405,14 @@ def _print_mail_results(app: App, results: list[Any], title: str) -> None:
 @click.option("--resend-uncertain", is_flag=True, help="重发上次中断、无法确定是否发出的邮件（沿用原 Message-ID）")
 @click.option("--receipts", "receipts", is_flag=True,
               help="不分发工作簿，只补发尚未发出的回执（含上次发送失败、被拒收的）")
+@click.option("--preview", is_flag=True, help="只显示分发预览（收件人、附件、发件箱还是真实发送、各单位状态），不发送")
 @pass_app
-def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncertain: bool, receipts: bool) -> None:
+def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncertain: bool, receipts: bool,
+             preview: bool) -> None:
     """把工作簿和说明邮件发给各单位（已发过的不会重发）；--receipts 补发回执。"""
+    if preview:
+        _print_preview(app, unit_names, as_json)
+        return
     from automation.mail.core import distribute, pending_receipts, send_receipts, transport_from_config
 
     if receipts and unit_names:
@@ -426,6 +431,26 @@ def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncert
     finally:
         transport.close()
     _finish_mail(app, results, as_json, f"{app.config.batch.title}：{'补发回执' if receipts else '分发工作簿'}")
+
+
+def _print_preview(app: App, unit_names: tuple[str, ...], as_json: bool) -> None:
+    """``send --preview``: the console's 分发 preview (:func:`automation.mail.preview.distribution_preview`)."""
+    from dataclasses import asdict
+
+    from automation.mail.preview import distribution_preview
+
+    p = distribution_preview(app.config, app.ledger, unit_names or None)
+    if as_json:
+        print_json({"mode": p.mode, "mode_text": p.mode_text, "sender": p.sender, "to_send": p.to_send,
+                    "units": [{**asdict(line), "state_name": line.state_name} for line in p.lines]})
+        return
+    console.print(p.mode_text, markup=False)
+    out = Table(title=f"{p.batch}：{len(p.lines)} 个单位，待发送 {p.to_send} 封")
+    for col in ("单位", "收件人", "附件", "状态"):
+        out.add_column(col, overflow="fold")
+    for line in p.lines:
+        out.add_row(line.unit, "、".join(line.to + line.cc), line.attachment, line.state_name)
+    console.print(out)
 
 
 @cli.command("remind")

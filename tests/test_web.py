@@ -309,3 +309,14 @@ def test_ctrl_c_stops_the_server_cleanly(config) -> None:  # type: ignore[no-unt
     finally:
         proc.kill() if proc.poll() is None else None
     assert proc.returncode == 0 and "工作台已停止" in out and "Traceback" not in out
+
+
+def test_send_preview_from_the_command_line(config, capsys) -> None:  # type: ignore[no-untyped-def]
+    from automation.cli import main
+
+    assert main(["--config", str(config.path), "send", "--preview", "--json", "--unit", "各县（市、区）政府"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mode"] == "outbox" and doc["to_send"] == 0 and len(doc["units"]) == 10
+    assert {u["state_name"] for u in doc["units"]} == {"已发送"}
+    with Ledger.open(config.workspace) as led:
+        assert not led.execute("SELECT 1 FROM messages WHERE state = 'pending'").fetchall()
