@@ -463,9 +463,14 @@ def _print_mail_results(app: App, results: list[Any], title: str) -> None:
 @click.option("--resend-uncertain", is_flag=True, help="重发上次中断、无法确定是否发出的邮件（沿用原 Message-ID）")
 @click.option("--receipts", "receipts", is_flag=True,
               help="不分发工作簿，只补发尚未发出的回执（含上次发送失败、被拒收的）")
+@click.option("--preview", is_flag=True, help="只显示分发预览（收件人、附件、发件箱还是真实发送、各单位状态），不发送")
 @pass_app
-def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncertain: bool, receipts: bool) -> None:
+def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncertain: bool, receipts: bool,
+             preview: bool) -> None:
     """把工作簿和说明邮件发给各单位（已发过的不会重发）；--receipts 补发回执。"""
+    if preview:
+        _print_preview(app, unit_names, as_json)
+        return
     from automation.mail.core import distribute, pending_receipts, send_receipts, transport_from_config
 
     if receipts and unit_names:
@@ -484,6 +489,26 @@ def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncert
     finally:
         transport.close()
     _finish_mail(app, results, as_json, f"{app.config.batch.title}：{'补发回执' if receipts else '分发工作簿'}")
+
+
+def _print_preview(app: App, unit_names: tuple[str, ...], as_json: bool) -> None:
+    """``send --preview``: the console's 分发 preview (:func:`automation.mail.preview.distribution_preview`)."""
+    from dataclasses import asdict
+
+    from automation.mail.preview import distribution_preview
+
+    p = distribution_preview(app.config, app.ledger, unit_names or None)
+    if as_json:
+        print_json({"mode": p.mode, "mode_text": p.mode_text, "sender": p.sender, "to_send": p.to_send,
+                    "units": [{**asdict(line), "state_name": line.state_name} for line in p.lines]})
+        return
+    console.print(p.mode_text, markup=False)
+    out = Table(title=f"{p.batch}：{len(p.lines)} 个单位，待发送 {p.to_send} 封")
+    for col in ("单位", "收件人", "附件", "状态"):
+        out.add_column(col, overflow="fold")
+    for line in p.lines:
+        out.add_row(line.unit, "、".join(line.to + line.cc), line.attachment, line.state_name)
+    console.print(out)
 
 
 @cli.command("remind")
@@ -568,7 +593,37 @@ def demo_cmd(workdir: Path) -> None:
     print_status(result.status)
     console.print(f"继续体验（示例是 2021 年的批次，用 --now 指定模拟时间）：cd {result.workdir} && "
                   f"automation status --now {result.status.get('now', '')[:16]}", markup=False, soft_wrap=True)
+    console.print(f"打开工作台：cd {result.workdir} && automation web --now {result.status.get('now', '')[:16]} --open",
+                  markup=False, soft_wrap=True)
 
+
+
+# --------------------------------------------------------------------------- web console (issue 17)
+
+
+@cli.command("web")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="监听地址（默认只允许本机访问；其他地址须先用 --add-user 添加账号）")
+@click.option("--port", default=8000, show_default=True, type=int, help="端口")
+@click.option("--open", "open_browser", is_flag=True, help="启动后用浏览器打开工作台")
+@click.option("--now", "now_text", type=NOW, metavar="ISO-TIME", help="按固定的时间显示和操作（用于演示或核对），例如 2021-12-14T09:00")
+@click.option("--add-user", "add_user", metavar="NAME", help="添加账号（或为已有账号重设密码）后退出；会提示输入两次密码")
+@click.option("--role", type=click.Choice(["admin", "viewer"]), default="admin", show_default=True,
+              help="与 --add-user 同用：admin 管理员，viewer 只读（领导、督查室：只看不改）")
+@pass_app
+def web_cmd(app: App, host: str, port: int, open_browser: bool, now_text: dt.datetime | None, add_user: str | None,
+            role: str) -> None:
+    """督办工作台：在浏览器中查看进度、导入、分发、回收、催办、生成报表（Ctrl-C 停止）。"""
+    if add_user:
+        password = click.prompt("密码", hide_input=True, confirmation_prompt="再输入一次密码")
+        account = app.ledger.save_account(add_user, role, password, app.now())
+        console.print(f"账号“{account.name}”已保存（{'管理员' if account.role == 'admin' else '只读'}）。", markup=False)
+        return
+    from automation.web.server import serve
+
+    fixed = app.now(now_text) if now_text else None
+    serve(app.config, host, port, open_browser=open_browser, now=(lambda: fixed) if fixed else None,
+          say=lambda msg: console.print(msg, markup=False))
 
 
 # --------------------------------------------------------------------------- entry point

@@ -107,6 +107,7 @@ class ImapConfig(ServerAccount):
 @dataclass(frozen=True)
 class CollectConfig:
     max_file_mb: float = 20.0
+    max_files: int = 500            # files one console upload may carry
     max_uncompressed_mb: float = 200.0
     max_ratio: float = 200.0
     max_rows: int = 20000

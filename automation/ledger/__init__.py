@@ -11,7 +11,9 @@ can be re-run safely.  Queries live in one module per subject and return typed r
 - :mod:`~automation.ledger.issues`: workbook layouts and every workbook issued;
 - :mod:`~automation.ledger.submissions`: returned files, their responses and problems;
 - :mod:`~automation.ledger.answers`: the current answer per (unit, task), history, the report's streams;
-- :mod:`~automation.ledger.messages`: every e-mail under an idempotency key, IMAP intake state.
+- :mod:`~automation.ledger.messages`: every e-mail under an idempotency key, IMAP intake state;
+- :mod:`~automation.ledger.accounts`: console accounts (salted scrypt hashes) and login throttling;
+- :mod:`~automation.ledger.console`: one unit's or one task's answers, history, files and mails (the console's pages).
 
 May import: the foundations (config, model, units, workspace, clock, errors, fsutil) only.
 No other package runs SQL: ``grep -rE "\\.execute|SELECT|INSERT INTO" automation`` finds this
@@ -24,9 +26,11 @@ import datetime as dt
 
 from automation.config import Config
 from automation.errors import LedgerError
+from automation.ledger.accounts import AccountQueries
 from automation.ledger.answers import AnswerQueries
 from automation.ledger.batches import BatchQueries, tasks_digest
 from automation.ledger.connection import activity_fingerprint
+from automation.ledger.console import ConsoleQueries
 from automation.ledger.issues import IssueQueries
 from automation.ledger.messages import MessageQueries
 from automation.ledger.records import ImportResult
@@ -40,7 +44,8 @@ __all__ = ["Ledger", "Batch", "UnitRow", "ImportResult", "MIGRATIONS", "LEDGER_F
            "open_workspace", "activity_fingerprint"]
 
 
-class Ledger(BatchQueries, RegistryQueries, IssueQueries, SubmissionQueries, AnswerQueries, MessageQueries):
+class Ledger(BatchQueries, RegistryQueries, IssueQueries, SubmissionQueries, AnswerQueries, MessageQueries,
+             AccountQueries, ConsoleQueries):
     """A connection to the workspace ledger with the queries every stage needs."""
 
 

@@ -190,4 +190,29 @@ MIGRATIONS: list[str] = [
     """
     DROP INDEX IF EXISTS responses_unit_task;
     """,
+    # 4: reserved for tasks.due_date (another branch; the lead renumbers at merge)
+    """
+    -- 4: reserved
+    """,
+    # 5: console accounts (salted scrypt hashes, never the password) and login attempts (throttling)
+    """
+    CREATE TABLE accounts (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        role          TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
+        password_hash TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL,
+        last_login_at TEXT
+    );
+    CREATE TABLE login_attempts (
+        id      INTEGER PRIMARY KEY,
+        at      TEXT NOT NULL,
+        name    TEXT NOT NULL,
+        address TEXT NOT NULL,
+        ok      INTEGER NOT NULL
+    );
+    CREATE INDEX login_attempts_address ON login_attempts(address, at);
+    CREATE INDEX login_attempts_name ON login_attempts(name, at);
+    """,
 ]
