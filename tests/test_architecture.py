@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("mail",),
     ("progress",),
     ("remind",),
-    ("service", "demo"),
+    ("service", "demo", "actions", "agenda"),
     ("cli", "__main__", "web"),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
