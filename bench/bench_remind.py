@@ -31,7 +31,7 @@ from automation.ledger import (  # noqa: E402
     open_workspace,  # noqa: E402
 )
 from automation.ledger.records import Response  # noqa: E402
-from automation.mail.core import OutboxTransport  # noqa: E402
+from automation.mail.transports import OutboxTransport  # noqa: E402
 from automation.tasks.importing import init_batch  # noqa: E402
 from automation.text import normalize_status  # noqa: E402
 from automation.workdays import WorkCalendar  # noqa: E402

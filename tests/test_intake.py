@@ -19,14 +19,9 @@ from dovecot_server import DOVECOT, Dovecot, start_dovecot
 from automation import clock
 from automation.config import Config, ImapConfig
 from automation.errors import AutomationError, ConfigError
-from automation.mail.intake import (
-    collect_imap,
-    decode_bytes,
-    decode_header_value,
-    imap_utf7_decode,
-    imap_utf7_encode,
-    parse_message,
-)
+from automation.mail.imap import imap_utf7_decode, imap_utf7_encode
+from automation.mail.intake import collect_imap
+from automation.mail.parsing import decode_bytes, decode_header_value, parse_message
 
 PROCESSED = "督办已处理"
 NOW = dt.datetime(2021, 11, 1, 9, 0, tzinfo=clock.TZ)
@@ -106,7 +101,7 @@ def test_attachment_names_in_every_encoding_and_never_a_path():
     assert parsed.sender == "fgw@np.example.com" and parsed.sender_name == "陈建华"
     assert parsed.subject == "回复：关于报送政务公开工作落实情况的通知"
     assert "我单位的填报情况" in parsed.body
-    names = [(a.name, a.kind, a.data) for a in parsed.attachments]
+    names = [(a.filename, a.kind, a.data) for a in parsed.attachments]
     assert names == [
         ("市发改委填报表（定稿）.xlsx", "workbook", b"one"),
         ("建阳区政府.xlsm", "workbook", b"two"),
@@ -118,7 +113,7 @@ def test_attachment_names_in_every_encoding_and_never_a_path():
         ("附件8.xlsx", "workbook", b"eight"),
         ("邵武市反馈.xlsx", "workbook", b"nine"),
     ]
-    assert [a.name for a in parsed.workbooks][-1] == "邵武市反馈.xlsx"
+    assert [a.filename for a in parsed.workbooks][-1] == "邵武市反馈.xlsx"
     assert len(parsed.workbooks) == 8  # the .et goes to the collector too (refused there with a reason)
 
 

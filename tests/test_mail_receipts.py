@@ -17,7 +17,8 @@ from automation.collect.pipeline import collect_file
 from automation.config import Config
 from automation.ledger import Ledger
 from automation.mail import letters
-from automation.mail.core import SmtpTransport, pending_receipts, receipt_key, send_receipts
+from automation.mail.receipts import pending_receipts, receipt_key, send_receipts
+from automation.mail.transports import SmtpTransport
 from automation.workbook.build import build_unit_workbook
 
 NOW = dt.datetime(2021, 11, 2, 9, 30, tzinfo=clock.TZ)
