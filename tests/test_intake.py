@@ -128,6 +128,19 @@ def test_raw_8bit_gbk_headers_and_charset_fallbacks():
     assert decode_header_value("=?x-unknown-charset?B?" + base64.b64encode("乱码".encode("gbk")).decode() + "?=") == "乱码"
 
 
+def test_display_names_with_commas_broken_words_and_malformed_senders():
+    raw = message("bgs@np.example.com", "x", [(gbk_attachment("a.xlsx"), b"x")])
+    named = raw.replace(b_word("陈建华").encode(), b_word("市政府办公室, 综合科", "UTF-8").encode())
+    assert named != raw and parse_message(named).sender_name == "市政府办公室, 综合科"  # one address, not two
+    broken = named.replace(b"Subject: " + b_word("x", "GB18030").encode(),
+                           b"Subject: =?GBK?B?u9i4tKO6udjTg==?= " + b_word("报送的通知").encode())
+    assert broken != named and parse_message(broken).subject == "=?GBK?B?u9i4tKO6udjTg==?=报送的通知"  # the good word still decoded
+    # A From the header parser gives up on still yields its address.
+    odd = raw.replace(f"From: {b_word('陈建华')} <".encode(), b"From: =?GBK?]?s8K9qLuq?= <")
+    assert odd != raw and parse_message(odd).sender == "bgs@np.example.com"
+    assert decode_header_value("=?utf-8?b?5Zue5aSN?= C:\\users\\x") == "回复 C:\\users\\x"
+
+
 def test_missing_message_id_gets_a_stable_key():
     raw = message("fgw@np.example.com", "x", [(gbk_attachment("a.xlsx"), b"x")], message_id="")
     assert parse_message(raw).message_id == parse_message(raw).message_id
