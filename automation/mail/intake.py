@@ -3,8 +3,8 @@
 ``automation collect --imap`` and the service's polling job call :func:`collect_imap`.  One run
 (the session is :mod:`automation.mail.imap`, decoding a message :mod:`automation.mail.parsing`):
 
-1. connect, log in, send the IMAP ``ID`` command (163/126 refuse to open a folder without it), select the
-   folder to read;
+1. connect, log in, send the IMAP ``ID`` command (163/126 refuse to open a folder without it),
+   select the folder to read;
 2. list UNSEEN messages and fetch only their headers (Message-ID, From, Date, Subject), so the
    office's ordinary mail is downloaded in full once at most: a message without a workbook is
    remembered in the ledger as ``ignored`` and left alone, unread;
@@ -40,7 +40,6 @@ __all__ = ["collect_imap", "IntakeResult", "MessageOutcome"]
 log = logging.getLogger("automation.mail.intake")
 
 Collector = Callable[..., Any]
-
 
 
 @dataclass
@@ -138,7 +137,6 @@ def _file_json(result: Any) -> Any:
         return result.to_json()
     keys = ("file_name", "sha256", "outcome", "reason", "unit", "unit_id", "rows_accepted", "submission_id")
     return {k: getattr(result, k, None) for k in keys}
-
 
 
 def _default_collector() -> Collector:
