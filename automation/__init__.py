@@ -2,7 +2,7 @@
 
 Stages, one module each: :mod:`~automation.tasks.load` → :mod:`~automation.units` →
 :mod:`~automation.workbook.build` → :mod:`~automation.collect.pipeline` → :mod:`~automation.ledger` →
-:mod:`~automation.progress.report` → :mod:`~automation.mail.core` / :mod:`~automation.remind` /
+:mod:`~automation.progress.report` → :mod:`~automation.mail` / :mod:`~automation.remind` /
 :mod:`~automation.service`.  The CLI in :mod:`~automation.cli` is a thin layer over them.
 """
 

@@ -135,17 +135,11 @@ class CollectOutcome:
 def send_owed_receipts(config: Config, ledger: Ledger, now: dt.datetime) -> ReceiptNote:
     """Every 回执 still owed (as ``automation collect`` sends them after collecting); a mail failure is a
     warning, never an error: the files are recorded and the next collect sends them."""
-    from automation.mail.core import pending_receipts, send_receipts, transport_from_config
+    from automation.mail.receipts import send_owed_receipts as send_owed
+    from automation.mail.transports import transport_from_config
 
-    owed = pending_receipts(config, ledger)
-    if not owed:
-        return ReceiptNote()
     try:
-        transport = transport_from_config(config)
-        try:
-            sent = send_receipts(config, ledger, owed, now, transport)
-        finally:
-            transport.close()
+        sent = send_owed(config, ledger, now, lambda: transport_from_config(config))
     except AutomationError as exc:
         return ReceiptNote(warning=f"回执未能发送：{exc}。已收到的文件都已记录，下次回收时补发。")
     failed = sum(1 for r in sent if r.action == "failed")
@@ -305,9 +299,15 @@ class _CountingTransport:
     def close(self) -> None:
         self.inner.close()
 
+    def __enter__(self) -> _CountingTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def _mailing(config: Config, progress: Progress, total: int | None, label: str) -> _CountingTransport:
-    from automation.mail.core import transport_from_config
+    from automation.mail.transports import transport_from_config
 
     done = [0]
 
@@ -322,16 +322,13 @@ def _mailing(config: Config, progress: Progress, total: int | None, label: str) 
 def send_distribution(config: Config, ledger: Ledger, now: dt.datetime, *, actor: Actor,
                       resend_uncertain: bool = False, progress: Progress = _no_progress) -> list[Any]:
     """``automation send`` (``--resend-uncertain``): each unit's workbook and cover letter, at most once."""
-    from automation.mail.core import distribute
+    from automation.mail.distribution import distribute
     from automation.mail.preview import distribution_preview
 
     preview = distribution_preview(config, ledger)
     total = preview.to_send + (preview.count("uncertain") + preview.count("pending") if resend_uncertain else 0)
-    transport = _mailing(config, progress, total, "发送")
-    try:
+    with _mailing(config, progress, total, "发送") as transport:
         results = distribute(config, ledger, now, transport, resend_uncertain=resend_uncertain)
-    finally:
-        transport.close()
     actor.audit(ledger, "send", now, purpose="distribute", resend_uncertain=resend_uncertain, **_actions(results))
     return results
 
@@ -339,16 +336,14 @@ def send_distribution(config: Config, ledger: Ledger, now: dt.datetime, *, actor
 def send_receipts_now(config: Config, ledger: Ledger, now: dt.datetime, *, actor: Actor,
                       resend_uncertain: bool = False, progress: Progress = _no_progress) -> list[Any]:
     """``automation send --receipts``: every 回执 still owed, also those refused before."""
-    from automation.mail.core import pending_receipts, send_receipts
+    from automation.mail.receipts import pending_receipts, send_owed_receipts
 
     if not config.collect.receipts:
         raise AutomationError("config.toml 中 [collect] receipts = false（不发回执）；如需补发请先改为 true。")
     owed = pending_receipts(config, ledger, retry_refused=True, include_uncertain=resend_uncertain)
-    transport = _mailing(config, progress, len(owed), "发送回执")
-    try:
-        results = send_receipts(config, ledger, owed, now, transport, resend_uncertain=resend_uncertain)
-    finally:
-        transport.close()
+    with _mailing(config, progress, len(owed), "发送回执") as transport:
+        results = send_owed_receipts(config, ledger, now, transport, retry_refused=True,
+                                     resend_uncertain=resend_uncertain)
     actor.audit(ledger, "send", now, purpose="receipt", **_actions(results))
     return results
 
@@ -358,11 +353,8 @@ def remind_now(config: Config, ledger: Ledger, now: dt.datetime, *, actor: Actor
     """「立即发送到期提醒」: ``automation remind`` at ``now``."""
     from automation.remind import due_reminders, send_reminders
 
-    transport = _mailing(config, progress, len(due_reminders(config, ledger, now)), "发送提醒")
-    try:
+    with _mailing(config, progress, len(due_reminders(config, ledger, now)), "发送提醒") as transport:
         results = send_reminders(config, ledger, now, transport)
-    finally:
-        transport.close()
     actor.audit(ledger, "remind", now, **_actions(results))
     return results
 

@@ -297,21 +297,16 @@ def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: dt.d
 def _send_receipts(app: App, now: Any) -> None:
     """回执 still owed (``[collect] receipts``): for this run's files and any an earlier run could not send.
 
-    Taken from the ledger (:func:`automation.mail.core.pending_receipts`), so a failure here loses
-    nothing: the files are already recorded and the next collect (or ``send --receipts``) sends
-    them.  Hence a warning, not an error, and the collect results are still shown.
+    Taken from the ledger (:func:`automation.mail.receipts.send_owed_receipts`), so a failure here
+    loses nothing: the files are already recorded and the next collect (or ``send --receipts``)
+    sends them.  Hence a warning, not an error, and the collect results are still shown.
     """
-    from automation.mail.core import pending_receipts, send_receipts, transport_from_config
+    from automation.mail.receipts import send_owed_receipts
+    from automation.mail.transports import transport_from_config
 
-    owed = pending_receipts(app.config, app.ledger)
-    if not owed:
-        return
     try:
-        transport = transport_from_config(app.config, app.workspace)
-        try:
-            sent = send_receipts(app.config, app.ledger, owed, now, transport)
-        finally:
-            transport.close()
+        sent = send_owed_receipts(app.config, app.ledger, now,
+                                  lambda: transport_from_config(app.config, app.workspace))
     except AutomationError as exc:  # password / 授权码 missing or refused, server unreachable
         err_console.print(f"警告：回执未能发送：{exc}", markup=False)
         err_console.print("已收到的文件都已记录；改正后再次运行 collect 或 automation send --receipts 即补发回执。",
@@ -471,23 +466,21 @@ def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncert
     if preview:
         _print_preview(app, unit_names, as_json)
         return
-    from automation.mail.core import distribute, pending_receipts, send_receipts, transport_from_config
+    from automation.mail.distribution import distribute
+    from automation.mail.receipts import send_owed_receipts
+    from automation.mail.transports import transport_from_config
 
     if receipts and unit_names:
         raise click.UsageError("--receipts 补发全部欠发的回执，不能与 --unit 同时使用。")
     if receipts and not app.config.collect.receipts:
         raise AutomationError("config.toml 中 [collect] receipts = false（不发回执）；如需补发请先改为 true。")
-    transport = transport_from_config(app.config, app.workspace)
-    try:
+    with transport_from_config(app.config, app.workspace) as transport:
         if receipts:
-            owed = pending_receipts(app.config, app.ledger, retry_refused=True, include_uncertain=resend_uncertain)
-            results = send_receipts(app.config, app.ledger, owed, app.now(), transport,
-                                    resend_uncertain=resend_uncertain)
+            results = send_owed_receipts(app.config, app.ledger, app.now(), transport, retry_refused=True,
+                                         resend_uncertain=resend_uncertain)
         else:
             results = distribute(app.config, app.ledger, app.now(), transport, unit_names or None,
                                  resend_uncertain=resend_uncertain)
-    finally:
-        transport.close()
     _finish_mail(app, results, as_json, f"{app.config.batch.title}：{'补发回执' if receipts else '分发工作簿'}")
 
 
@@ -518,17 +511,15 @@ def _print_preview(app: App, unit_names: tuple[str, ...], as_json: bool) -> None
 @pass_app
 def remind_cmd(app: App, now_text: dt.datetime | None, dry_run: bool, as_json: bool) -> None:
     """按工作日节奏给有未完成任务的单位发催办提醒（每个单位每个时点最多一封）。"""
-    from automation.mail.core import transport_from_config
+    from contextlib import nullcontext
+
+    from automation.mail.transports import transport_from_config
     from automation.remind import send_reminders
 
     now = app.now(now_text)
-    transport = None if dry_run else transport_from_config(app.config, app.workspace)
-    try:
+    with nullcontext() if dry_run else transport_from_config(app.config, app.workspace) as transport:
         results = send_reminders(app.config, app.existing_ledger if dry_run else app.ledger, now, transport,
                                  dry_run=dry_run)
-    finally:
-        if transport is not None:
-            transport.close()
     _finish_mail(app, results, as_json, f"{app.config.batch.title}：催办提醒（{clock.iso(now)}）")
 
 # --------------------------------------------------------------------------- run / imap (issue 7)

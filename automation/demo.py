@@ -233,7 +233,9 @@ def run_demo(workdir: Path, *, say: Callable[[str], None] | None = None) -> Demo
     """Run the whole loop on the bundled sample in ``workdir`` (created; a previous demo there is replaced)."""
     from automation.collect.pipeline import collect_paths
     from automation.ledger import open_workspace
-    from automation.mail.core import distribute, send_receipts, transport_from_config
+    from automation.mail.distribution import distribute
+    from automation.mail.receipts import send_receipts
+    from automation.mail.transports import transport_from_config
     from automation.progress.report import build_report
     from automation.progress.status import status_summary
     from automation.remind import send_reminders
@@ -255,7 +257,7 @@ def run_demo(workdir: Path, *, say: Callable[[str], None] | None = None) -> Demo
     ws = Workspace(config.workspace)
     _ws, ledger = open_workspace(config)
     result = DemoResult(workdir, config.path, config.workspace)
-    try:
+    with ledger, transport_from_config(config, ws) as transport:
         imported, _table = init_batch(config, ledger, T_SEND)
         say(f"① 导入任务表：{imported.message}")
 
@@ -263,7 +265,6 @@ def run_demo(workdir: Path, *, say: Callable[[str], None] | None = None) -> Demo
         result.workbooks = [b.path for b in built]
         say(f"② 生成工作簿：{len(built)} 个单位，保存在 {ws.workbooks}")
 
-        transport = transport_from_config(config, ws)
         sent = distribute(config, ledger, T_SEND, transport)
         result.sent = sum(1 for s in sent if s.action in ("sent", "resent"))
         say(f"③ 分发（发件箱模式，不真正发信）：{result.sent} 封邮件写入 {ws.outbox}")
@@ -287,9 +288,6 @@ def run_demo(workdir: Path, *, say: Callable[[str], None] | None = None) -> Demo
         reminded = sum(1 for s in result.reminders if s.action in ("sent", "resent"))
         say(f"⑦ 催办（模拟时间 {T_REMIND:%Y-%m-%d %H:%M}，截止前 1 个工作日）：{reminded} 个单位收到提醒")
         result.status = status_summary(config, ledger, T_REMIND)
-        transport.close()
-    finally:
-        ledger.close()
     (workdir / DEMO_MARKER).write_text(_fingerprint(workdir) + "\n", encoding="utf-8")
     return result
 

@@ -20,14 +20,13 @@ service stopped) are not sent one by one: the latest one goes out once, marked `
 slot counts from the unit's first distribution (or the batch's creation when nothing was mailed).
 
 Every reminder has the key ``remind:<batch id>:<unit id>:<kind>:<date>`` in the ledger, so
-:func:`send_reminders` is at-most-once like every other mailing (:func:`automation.mail.core.send_once`).
+:func:`send_reminders` is at-most-once like every other mailing (:func:`automation.mail.sending.send_once`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,26 +168,19 @@ class _Sent:
 def _history(ledger: Ledger, batch: Batch) -> dict[int, list[_Sent]]:
     """Reminder rows per unit."""
     out: dict[int, list[_Sent]] = {}
-    for r in ledger.execute(
-        "SELECT unit_id, idem_key, state, detail_json, created_at FROM messages "
-        "WHERE purpose = 'remind' AND batch_id = ?", (batch.id,),
-    ):
-        parts = r["idem_key"].split(":")
+    for r in ledger.messages_for(batch.id, "remind"):
+        parts = r.idem_key.split(":")
         try:
             day = dt.date.fromisoformat(parts[-1])
         except ValueError:
             continue
-        out.setdefault(r["unit_id"], []).append(_Sent(day, parts[-2], r["state"], json.loads(r["detail_json"] or "{}"),
-                                                      clock.parse(r["created_at"]).date()))
+        out.setdefault(r.unit_id, []).append(_Sent(day, parts[-2], r.state, r.detail,
+                                                   clock.parse(r.created_at).date()))
     return out
 
 
 def _starts(ledger: Ledger, batch: Batch) -> dict[int, dt.datetime]:
-    return {
-        r[0]: clock.parse(r[1]) for r in ledger.execute(
-            "SELECT unit_id, MIN(sent_at) FROM messages WHERE purpose = 'distribute' AND batch_id = ? "
-            "AND sent_at IS NOT NULL GROUP BY unit_id", (batch.id,))
-    }
+    return ledger.first_sent_at(batch.id, "distribute")
 
 
 def due_reminders(config: Config, ledger: Ledger, now: dt.datetime,
@@ -253,14 +245,16 @@ def _at(day: dt.date, at: dt.time) -> dt.datetime:
 
 def send_reminders(config: Config, ledger: Ledger, now: dt.datetime, transport: Any,
                    dry_run: bool = False, calendar: WorkCalendar | None = None) -> list[Any]:
-    """Send the due reminders (one per unit and slot) and return a :class:`~automation.mail.core.SendResult` each.
+    """Send the due reminders (one per unit and slot) and return a :class:`~automation.mail.sending.SendResult` each.
 
     Each message lists the unit's unfinished tasks (HTML table and plain text) and, with
     ``[remind] attach_workbook``, attaches a re-issued workbook pre-filled with the unit's latest
     answers.  ``dry_run``: nothing is built, sent or recorded; the results have action ``dry-run``.
     """
     from automation.mail import letters
-    from automation.mail.core import Attachment, SendResult, compose_message, send_once, settled_result
+    from automation.mail.attachment import Attachment
+    from automation.mail.compose import compose_message
+    from automation.mail.sending import SendResult, send_once, settled_result
 
     now = clock.local(now)
     batch = ledger.require_batch(config.batch.title)

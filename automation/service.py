@@ -445,9 +445,10 @@ class Service:
         return True
 
     def _transport(self) -> Any:
+        """A transport for one job (used in a ``with`` block, so it is closed after the job)."""
         factory = self._transport_factory
         if factory is None:
-            from automation.mail.core import transport_from_config as factory
+            from automation.mail.transports import transport_from_config as factory
         from automation.workspace import Workspace
 
         return factory(self.config, Workspace(self.config.workspace))
@@ -477,24 +478,15 @@ class Service:
     def _send_receipts(self, now: dt.datetime) -> None:
         """Every receipt still owed, whichever poll (or earlier process) collected the file.
 
-        The list comes from the ledger (:func:`automation.mail.core.pending_receipts`), not from
-        memory: a receipt that failed (server down, 授权码 wrong) or that a killed service never
-        sent is found again at the next poll, also after a restart.  Sending is idempotent per
-        file and outcome (:func:`automation.mail.core.receipt_key`), so none goes out twice.
+        :func:`automation.mail.receipts.send_owed_receipts` takes the list from the ledger, not
+        from memory: a receipt that failed (server down, 授权码 wrong) or that a killed service
+        never sent is found again at the next poll, also after a restart; none goes out twice.
+        The transport is opened only when a receipt is owed.
         """
-        from automation.mail.core import pending_receipts
-
         receipts = self._receipts_fn
         if receipts is None:
-            from automation.mail.core import send_receipts as receipts
-        owed = pending_receipts(self.config, self.ledger)
-        if not owed:
-            return
-        transport = self._transport()
-        try:
-            sent = receipts(self.config, self.ledger, owed, now, transport)
-        finally:
-            transport.close()
+            from automation.mail.receipts import send_owed_receipts as receipts
+        sent = receipts(self.config, self.ledger, now, self._transport)
         failed = sum(1 for r in sent if getattr(r, "action", "") == "failed")
         if sent:
             log.info("回执：%d 封%s", len(sent), f"，其中 {failed} 封发送失败（下次收取时重试）" if failed else "")
@@ -517,11 +509,8 @@ class Service:
         remind = self._remind_fn
         if remind is None:
             from automation.remind import send_reminders as remind
-        transport = self._transport()
-        try:
+        with self._transport() as transport:
             results = remind(self.config, self.ledger, self.now_fn(), transport)
-        finally:
-            transport.close()
         counts: dict[str, int] = {}
         for r in results:
             counts[getattr(r, "action", "?")] = counts.get(getattr(r, "action", "?"), 0) + 1

@@ -34,7 +34,8 @@ from test_intake import gbk_attachment, message  # noqa: E402
 from automation import clock  # noqa: E402
 from automation.config import ImapConfig, load_config  # noqa: E402
 from automation.ledger import open_workspace  # noqa: E402
-from automation.mail.intake import collect_imap, parse_message  # noqa: E402
+from automation.mail.intake import collect_imap  # noqa: E402
+from automation.mail.parsing import parse_message  # noqa: E402
 from automation.tasks.importing import init_batch  # noqa: E402
 
 NOW = dt.datetime(2021, 11, 1, 9, 0, tzinfo=clock.TZ)

@@ -25,29 +25,24 @@ sys.path.insert(0, str(ROOT))
 
 from automation import clock, remind  # noqa: E402
 from automation.config import load_config  # noqa: E402
-from automation.ledger import (  # noqa: E402
-    Batch,
-    Ledger,
-    open_workspace,  # noqa: E402
-)
-from automation.ledger.records import Response  # noqa: E402
-from automation.mail.core import OutboxTransport  # noqa: E402
+from automation.ledger import Ledger, open_workspace  # noqa: E402
+from automation.ledger.records import OpenTask, Response  # noqa: E402
+from automation.mail.transports import OutboxTransport  # noqa: E402
 from automation.tasks.importing import init_batch  # noqa: E402
 from automation.text import normalize_status  # noqa: E402
 from automation.workdays import WorkCalendar  # noqa: E402
 
 
-def naive_unfinished(ledger: Ledger, batch: Batch) -> dict[int, list[dict[str, Any]]]:
+def naive_unfinished(ledger: Ledger, batch_id: int) -> dict[int, list[OpenTask]]:
     """The obvious version: every current answer, every status normalised in Python."""
-    titles = {t.number: t.title for t in ledger.tasks(batch.id)}
-    out: dict[int, list[dict[str, Any]]] = {}
-    for a in ledger.current_answers(batch.id):
+    titles = {t.number: t.title for t in ledger.tasks(batch_id)}
+    out: dict[int, list[OpenTask]] = {}
+    for a in ledger.current_answers(batch_id):
         status = normalize_status(a.status) if a.status else None
         if status in remind.FINISHED:
             continue
-        out.setdefault(a.unit_id, []).append({"task": a.task, "title": titles.get(a.task, ""),
-                                               "role": a.role, "status": status or "",
-                                               "submitted_at": a.submitted_at})
+        out.setdefault(a.unit_id, []).append(OpenTask(a.task, titles.get(a.task, ""), a.role, status or "",
+                                                      a.submitted_at))
     return out
 
 
@@ -98,20 +93,16 @@ def main() -> None:
         config, ledger = setup(Path(tmp))
         config = replace(config, remind=replace(config.remind, attach_workbook=False))
         # the naive decision: one full scan of current answers per poll, then per-unit lookups
-        stash: dict[int, list[dict[str, Any]]] = {}
+        stash: dict[int, list[OpenTask]] = {}
 
-        def naive_open_units(ledger: Ledger, batch: Batch) -> list[int]:
+        def naive_open_units(batch_id: int) -> list[int]:
             stash.clear()
-            stash.update(naive_unfinished(ledger, batch))
+            stash.update(naive_unfinished(ledger, batch_id))
             return sorted(stash)
 
-        originals = remind._open_units, remind._unfinished
-        remind._open_units = naive_open_units
-        remind._unfinished = lambda ledger, batch, unit_id: stash.get(unit_id, [])
-        try:
-            slow, theirs = run(config, ledger, times, Path(tmp) / "outbox")
-        finally:
-            remind._open_units, remind._unfinished = originals
+        ledger.open_units = naive_open_units  # type: ignore[method-assign]
+        ledger.open_tasks = lambda batch_id, unit_id: stash.get(unit_id, [])  # type: ignore[method-assign]
+        slow, theirs = run(config, ledger, times, Path(tmp) / "outbox")
         ledger.close()
     assert ours == theirs, "the two versions disagree"
     n = len(times)

@@ -149,7 +149,7 @@ def stage(name: str, config_path: Path, baseline_units: int) -> dict[str, object
             path = build_report(config, ledger, clock.parse(NOW_RETURNS))
             info = {"mib": round(path.stat().st_size / 2**20, 1)}
         elif name == "remind":
-            from automation.mail.core import OutboxTransport
+            from automation.mail.transports import OutboxTransport
             from automation.remind import send_reminders
 
             sent = send_reminders(config, ledger, clock.parse(NOW_REMIND), OutboxTransport(config.workspace / "outbox"))

@@ -19,14 +19,9 @@ from dovecot_server import DOVECOT, Dovecot, start_dovecot
 from automation import clock
 from automation.config import Config, ImapConfig
 from automation.errors import AutomationError, ConfigError
-from automation.mail.intake import (
-    collect_imap,
-    decode_bytes,
-    decode_header_value,
-    imap_utf7_decode,
-    imap_utf7_encode,
-    parse_message,
-)
+from automation.mail.imap import imap_utf7_decode, imap_utf7_encode
+from automation.mail.intake import collect_imap
+from automation.mail.parsing import decode_bytes, decode_header_value, parse_message
 
 PROCESSED = "督办已处理"
 NOW = dt.datetime(2021, 11, 1, 9, 0, tzinfo=clock.TZ)
@@ -106,7 +101,7 @@ def test_attachment_names_in_every_encoding_and_never_a_path():
     assert parsed.sender == "fgw@np.example.com" and parsed.sender_name == "陈建华"
     assert parsed.subject == "回复：关于报送政务公开工作落实情况的通知"
     assert "我单位的填报情况" in parsed.body
-    names = [(a.name, a.kind, a.data) for a in parsed.attachments]
+    names = [(a.filename, a.kind, a.data) for a in parsed.attachments]
     assert names == [
         ("市发改委填报表（定稿）.xlsx", "workbook", b"one"),
         ("建阳区政府.xlsm", "workbook", b"two"),
@@ -118,7 +113,7 @@ def test_attachment_names_in_every_encoding_and_never_a_path():
         ("附件8.xlsx", "workbook", b"eight"),
         ("邵武市反馈.xlsx", "workbook", b"nine"),
     ]
-    assert [a.name for a in parsed.workbooks][-1] == "邵武市反馈.xlsx"
+    assert [a.filename for a in parsed.workbooks][-1] == "邵武市反馈.xlsx"
     assert len(parsed.workbooks) == 8  # the .et goes to the collector too (refused there with a reason)
 
 
@@ -131,6 +126,19 @@ def test_raw_8bit_gbk_headers_and_charset_fallbacks():
     assert decode_bytes("𠀀中文".encode("gb18030"), "gb2312") == "𠀀中文"
     assert decode_header_value("=?utf-8?Q?=E5=9B=9E=E5=A4=8D?=: 报表") == "回复: 报表"
     assert decode_header_value("=?x-unknown-charset?B?" + base64.b64encode("乱码".encode("gbk")).decode() + "?=") == "乱码"
+
+
+def test_display_names_with_commas_broken_words_and_malformed_senders():
+    raw = message("bgs@np.example.com", "x", [(gbk_attachment("a.xlsx"), b"x")])
+    named = raw.replace(b_word("陈建华").encode(), b_word("市政府办公室, 综合科", "UTF-8").encode())
+    assert named != raw and parse_message(named).sender_name == "市政府办公室, 综合科"  # one address, not two
+    broken = named.replace(b"Subject: " + b_word("x", "GB18030").encode(),
+                           b"Subject: =?GBK?B?u9i4tKO6udjTg==?= " + b_word("报送的通知").encode())
+    assert broken != named and parse_message(broken).subject == "=?GBK?B?u9i4tKO6udjTg==?=报送的通知"  # the good word still decoded
+    # A From the header parser gives up on still yields its address.
+    odd = raw.replace(f"From: {b_word('陈建华')} <".encode(), b"From: =?GBK?]?s8K9qLuq?= <")
+    assert odd != raw and parse_message(odd).sender == "bgs@np.example.com"
+    assert decode_header_value("=?utf-8?b?5Zue5aSN?= C:\\users\\x") == "回复 C:\\users\\x"
 
 
 def test_missing_message_id_gets_a_stable_key():

@@ -19,15 +19,14 @@ from automation import clock
 from automation.config import Config
 from automation.errors import ConfigError
 from automation.ledger import Ledger
-from automation.mail import core as mail
-from automation.mail.core import (
-    Attachment,
+from automation.mail.attachment import Attachment
+from automation.mail.compose import compose_message, message_bytes
+from automation.mail.sending import send_once
+from automation.mail.transports import (
     MailAuthError,
+    MailConnectionError,
     OutboxTransport,
     SmtpTransport,
-    compose_message,
-    message_bytes,
-    send_once,
     transport_from_config,
 )
 from automation.workspace import Workspace
@@ -279,7 +278,7 @@ def test_crash_between_sending_and_recording_never_duplicates(config: Config, le
         def crash(*args, **kwargs):
             raise SystemExit("killed after the server accepted the message")
 
-        monkeypatch.setattr(mail, "_record_sent", crash)
+        monkeypatch.setattr(ledger, "record_message_sent", crash)
         with pytest.raises(SystemExit):
             send_once(ledger, transport, "t:crash", "test", None, None, letter(config), NOW)
         monkeypatch.undo()
@@ -320,5 +319,5 @@ def test_smtp_from_config_with_internal_ca_file(cert, config_file: Path, ledger:
         transport.close()
         assert len(server.handler.received) == 1
         no_ca = transport_from_config(replace(cfg, mail=replace(cfg.mail, user="", ca_file="")), config_file.parent)
-        with pytest.raises(mail.MailConnectionError, match="证书无法验证"):
+        with pytest.raises(MailConnectionError, match="证书无法验证"):
             send_once(ledger, no_ca, "t:ca2", "test", None, None, letter(cfg), NOW)

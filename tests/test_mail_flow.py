@@ -18,7 +18,9 @@ from automation.cli import main
 from automation.collect.pipeline import FileResult, collect_file
 from automation.config import Config
 from automation.ledger import Ledger
-from automation.mail.core import SmtpTransport, distribute, send_receipts
+from automation.mail.distribution import distribute
+from automation.mail.receipts import send_receipts
+from automation.mail.transports import SmtpTransport
 from automation.workbook.build import build_unit_workbook, workbook_filename
 
 NOW = dt.datetime(2021, 11, 1, 9, 30, tzinfo=clock.TZ)

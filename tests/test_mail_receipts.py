@@ -17,7 +17,8 @@ from automation.collect.pipeline import collect_file
 from automation.config import Config
 from automation.ledger import Ledger
 from automation.mail import letters
-from automation.mail.core import SmtpTransport, pending_receipts, receipt_key, send_receipts
+from automation.mail.receipts import pending_receipts, receipt_key, send_owed_receipts, send_receipts
+from automation.mail.transports import MailConnectionError, OutboxTransport, SmtpTransport
 from automation.workbook.build import build_unit_workbook
 
 NOW = dt.datetime(2021, 11, 2, 9, 30, tzinfo=clock.TZ)
@@ -29,7 +30,7 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
-def returned_workbook(config: Config, ledger: Ledger, target: Path) -> Path:
+def returned_workbook(config: Config, ledger: Ledger, target: Path, progress: str = "已起草方案") -> Path:
     """The unit's workbook, filled: task 4 已完成 without progress (a problem), task 5 推进中."""
     batch = ledger.require_batch(config.batch.title)
     built = build_unit_workbook(config, ledger, batch, ledger.unit_by_name(UNIT).id, NOW - dt.timedelta(days=1))
@@ -37,7 +38,7 @@ def returned_workbook(config: Config, ledger: Ledger, target: Path) -> Path:
     sheet = wb["任务清单"]
     sheet.cell(row=6, column=7, value="已完成")
     sheet.cell(row=7, column=7, value="推进中")
-    sheet.cell(row=7, column=8, value="已起草方案")
+    sheet.cell(row=7, column=8, value=progress)
     target.parent.mkdir(parents=True, exist_ok=True)
     wb.save(target)
     return target
@@ -128,3 +129,44 @@ def test_refused_for_good_waits_for_send_receipts(config: Config, ledger: Ledger
     assert main(cli) == 0
     assert json.loads(capsys.readouterr().out) == []
     assert main(["--config", str(config_file), "send", "--receipts", "--unit", UNIT]) == 2
+
+
+class DiesAfterOne(OutboxTransport):
+    """The outbox, but the server goes away after the first message (a fatal error, as SMTP raises it)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.sent: list[str] = []
+        self.closed = False
+
+    def send(self, message, idem_key):
+        if self.sent:
+            raise MailConnectionError("无法连接邮件服务器 smtp.example.invalid:465（ConnectionResetError）")
+        self.sent.append(idem_key)
+        return super().send(message, idem_key)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_send_owed_receipts_opens_a_transport_only_when_owed_and_keeps_what_went_out(
+        config: Config, ledger: Ledger, tmp_path: Path) -> None:
+    opened: list[DiesAfterOne] = []
+
+    def open_transport() -> DiesAfterOne:
+        opened.append(DiesAfterOne(tmp_path / "outbox"))
+        return opened[-1]
+
+    assert send_owed_receipts(config, ledger, NOW, open_transport) == [] and opened == []  # nothing owed
+    first = collect_file(config, ledger, returned_workbook(config, ledger, tmp_path / "a.xlsx"), NOW)
+    second = collect_file(config, ledger, returned_workbook(config, ledger, tmp_path / "b.xlsx", "方案已印发"), NOW)
+    assert first.sha256 != second.sha256
+    results: list = []
+    with pytest.raises(MailConnectionError):
+        send_owed_receipts(config, ledger, NOW, open_transport, results=results)
+    (transport,) = opened
+    assert transport.closed and transport.sent == [receipt_key(first)]
+    assert [(r.idem_key, r.action) for r in results] == [(receipt_key(first), "sent")]
+    states = dict(ledger.execute("SELECT idem_key, state FROM messages").fetchall())
+    assert states == {receipt_key(first): "sent", receipt_key(second): "failed"}
+    assert [r.sha256 for r in pending_receipts(config, ledger)] == [second.sha256]

@@ -21,7 +21,7 @@ from automation.cli import main
 from automation.config import Config, load_config
 from automation.ledger import Ledger, open_workspace
 from automation.ledger.records import Response
-from automation.mail.core import OutboxTransport
+from automation.mail.transports import OutboxTransport
 from automation.remind import due_reminders, schedule, send_reminders
 from automation.tasks.importing import init_batch
 from automation.workdays import WorkCalendar

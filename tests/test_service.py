@@ -20,8 +20,10 @@ from automation import clock
 from automation.config import Config
 from automation.errors import AutomationError, LedgerError
 from automation.ledger import Ledger
-from automation.mail.core import Delivery, MailConnectionError, recipients_of, send_receipts
+from automation.mail.compose import recipients_of
 from automation.mail.intake import IntakeResult, MessageOutcome
+from automation.mail.receipts import pending_receipts, send_owed_receipts
+from automation.mail.transports import Delivery, MailConnectionError
 from automation.service import LOCK_FILE, AlreadyRunning, InstanceLock, Service
 
 START = dt.datetime(2021, 11, 1, 8, 55, tzinfo=clock.TZ)  # a Monday
@@ -89,10 +91,12 @@ class Stage:
             raise LedgerError("台账中还没有批次")
         return [SimpleNamespace(action="sent")]
 
-    def receipt(self, config, ledger, files, now, transport):
-        """The real send_receipts (it writes the ledger), recording what it was asked to send."""
-        self.receipts.append([f.file_name for f in files])
-        return send_receipts(config, ledger, files, now, transport)
+    def receipt(self, config, ledger, now, transport):
+        """The real send_owed_receipts (it writes the ledger), recording the files it found owed."""
+        owed = pending_receipts(config, ledger)
+        if owed:
+            self.receipts.append([f.file_name for f in owed])
+        return send_owed_receipts(config, ledger, now, transport)
 
     def report(self, config, ledger, now):
         self.reports.append(now)
@@ -120,6 +124,12 @@ class FakeTransport:
 
     def close(self):
         self.stage.closed += 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def service_for(config: Config, clk: FakeClock, stage: Stage, **kwargs) -> Service:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from automation.model import Batch, Problem
 
 __all__ = ["ImportResult", "Revision", "AssignmentRow", "CurrentAnswer", "CURRENT_COLUMNS", "HistoryRow",
-           "OpenTask", "Response", "Submission", "ProblemRow"]
+           "OpenTask", "Response", "Submission", "ProblemRow", "MessageRow", "ImapRow", "OwedReceipt", "BuiltWorkbook"]
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,85 @@ class ProblemRow:
     received_at: str
     unit: str | None                    # the unit's name, None when the file's unit was not recognised
     problem: Problem
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One e-mail under its idempotency key (table ``messages``): what was sent, to whom, and its state.
+
+    ``state``: ``pending`` (written before the transport is called), ``sent``, ``failed`` (nobody
+    got it: sent again by a later run) or ``uncertain`` (a run died between sending and recording).
+    ``detail``: what the mailing recorded (task count, workbook, per-recipient refusals …).
+    """
+
+    id: int
+    idem_key: str
+    purpose: str
+    batch_id: int | None
+    unit_id: int | None
+    message_id: str
+    subject: str
+    recipients: list[str]
+    state: str
+    attempts: int
+    error: str | None
+    path: str | None
+    created_at: str
+    sent_at: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImapRow:
+    """One message seen in the office mailbox (table ``imap_messages``, keyed by Message-ID).
+
+    ``state``: ``ignored`` (no workbook attached), ``collecting``, ``collected``, ``moved``.
+    """
+
+    message_id: str
+    folder: str | None
+    uid: str | None
+    sender: str | None
+    subject: str | None
+    state: str
+    note: str | None
+    seen_at: str
+    processed_at: str | None
+
+
+@dataclass(frozen=True)
+class OwedReceipt:
+    """A returned file whose 回执 has not gone out, with what the receipt reports.
+
+    It carries the fields of :class:`automation.collect.pipeline.FileResult` that the receipt
+    letter reads, so a file of this run and one an earlier run could not answer are sent alike.
+    ``last_state`` / ``last_detail``: the receipt's previous attempt (None when never tried).
+    """
+
+    submission_id: int
+    sha256: str
+    outcome: str                       # accepted | quarantined
+    file_name: str
+    unit_id: int
+    unit: str
+    reason: str = ""
+    rows_accepted: int = 0
+    tasks_accepted: tuple[int, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    sender: str | None = None
+    message_id: str | None = None
+    received_at: str | None = None
+    last_state: str | None = None
+    last_detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuiltWorkbook:
+    """The latest workbook built for a unit (table ``issues``, purpose ``build``)."""
+
+    path: str
+    sha256: str | None
+    tasks: tuple[int, ...]
 
 
 # --------------------------------------------------------------------------- console (issue 17)

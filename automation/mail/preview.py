@@ -13,18 +13,13 @@ from pathlib import Path
 
 from automation.config import Config
 from automation.ledger import Ledger
-from automation.model import Batch
+from automation.mail.distribution import distribution_key
 
-__all__ = ["RecipientLine", "DistributionPreview", "distribution_preview", "distribution_key", "STATE_NAMES"]
+__all__ = ["RecipientLine", "DistributionPreview", "distribution_preview", "STATE_NAMES"]
 
 #: The ledger's message states (and "not sent yet") in the office's words.
 STATE_NAMES = {"": "未发送", "pending": "发送中", "sent": "已发送", "failed": "发送失败", "uncertain": "结果不确定",
                "no-address": "未登记邮箱"}
-
-
-def distribution_key(batch: Batch, unit_id: int) -> str:
-    """The idempotency key of a unit's distribution mail (as :func:`automation.mail.core.distribute` writes it)."""
-    return f"distribute:{batch.id}:{unit_id}:r{batch.revision}"
 
 
 @dataclass(frozen=True)
@@ -82,10 +77,10 @@ def distribution_preview(config: Config, ledger: Ledger, units: Sequence[str] | 
         selected = [u for u in selected if u.name in wanted]
     counts = ledger.assignment_counts(batch.id)
     built = ledger.latest_issue_paths(batch.id)
-    messages = ledger.messages_by_keys(distribution_key(batch, u.id) for u in selected)
+    messages = ledger.messages_by_keys(distribution_key(batch, u) for u in selected)
     lines = []
     for u in selected:
-        m = messages.get(distribution_key(batch, u.id))
+        m = messages.get(distribution_key(batch, u))
         emails = {e.lower() for e in u.emails}
         state = m.state if m else ("" if u.emails else "no-address")
         lines.append(RecipientLine(

@@ -412,9 +412,7 @@ def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
     rollups = {t.number: rollup_task(t.number, per_task.get(t.number, ())) for t in tasks}
 
     last = ledger.last_accepted(batch.id)
-    reminders = dict(ledger.execute(
-        "SELECT unit_id, COUNT(*) FROM messages WHERE batch_id = ? AND purpose = 'remind' AND state = 'sent' "
-        "GROUP BY unit_id", (batch.id,)).fetchall())
+    reminders = ledger.sent_counts(batch.id, "remind")
     units: list[UnitProgress] = []
     unit_order: list[tuple[int, str]] = []
     for order, u in enumerate(ledger.assigned_units(batch.id)):
