@@ -20,8 +20,18 @@ from automation.units import Assignment
 
 
 def tasks_digest(tasks: Sequence[Task]) -> str:
-    """A digest of the normalised task records (what "the same table" means on re-import)."""
-    payload = json.dumps([t.to_json() for t in tasks], ensure_ascii=False, sort_keys=True)
+    """A digest of the normalised task records (what "the same table" means on re-import).
+
+    A field added to the record later and left empty (``due_date`` of a table without dates) is
+    left out, so a table imported before that field existed is still the same table.
+    """
+    records = []
+    for t in tasks:
+        record = t.to_json()
+        if record.get("due_date") is None:
+            record.pop("due_date", None)
+        records.append(record)
+    payload = json.dumps(records, ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -136,12 +146,12 @@ class BatchQueries(Connection):
             self.conn.execute("DELETE FROM tasks WHERE batch_id = ?", (batch.id,))
             self.conn.executemany(
                 "INSERT INTO tasks(batch_id, number, section, section_title, subsection, subsection_title, title, "
-                "requirement, lead_json, responsible_json, status, deadline, unit_notes_json, extra_json, raw_json, "
-                "source_row) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "requirement, lead_json, responsible_json, status, deadline, due_date, unit_notes_json, extra_json, "
+                "raw_json, source_row) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (batch.id, t.number, t.section, t.section_title, t.subsection, t.subsection_title, t.title,
-                     t.requirement, _j(t.lead), _j(t.responsible), t.status, t.deadline, _j(t.unit_notes),
-                     _j(t.extra), _j(t.raw), t.source_row)
+                     t.requirement, _j(t.lead), _j(t.responsible), t.status, t.deadline, t.due_date,
+                     _j(t.unit_notes), _j(t.extra), _j(t.raw), t.source_row)
                     for t in tasks
                 ],
             )
@@ -168,7 +178,7 @@ class BatchQueries(Connection):
                 subsection=r["subsection"], subsection_title=r["subsection_title"], title=r["title"],
                 requirement=r["requirement"], lead=json.loads(r["lead_json"]),
                 responsible=json.loads(r["responsible_json"]), status=r["status"], deadline=r["deadline"],
-                unit_notes=json.loads(r["unit_notes_json"]), extra=json.loads(r["extra_json"]),
+                due_date=r["due_date"], unit_notes=json.loads(r["unit_notes_json"]), extra=json.loads(r["extra_json"]),
                 source_row=r["source_row"], raw=json.loads(r["raw_json"]),
             )
             for r in rows

@@ -190,9 +190,9 @@ MIGRATIONS: list[str] = [
     """
     DROP INDEX IF EXISTS responses_unit_task;
     """,
-    # 4: reserved for tasks.due_date (another branch; the lead renumbers at merge)
+    # 4: a task's own deadline as a date, beside the text as written (「6月底前」 → 2021-06-30)
     """
-    -- 4: reserved
+    ALTER TABLE tasks ADD COLUMN due_date TEXT;
     """,
     # 5: console accounts (salted scrypt hashes, never the password) and login attempts (throttling)
     """
