@@ -78,7 +78,7 @@ def _display(name: str) -> str:
 
 
 def save_uploads(config: Config, files: Sequence[tuple[str, IO[bytes]]], now: dt.datetime,
-                 folder: str = "uploads") -> UploadBatch:
+                 folder: str = "") -> UploadBatch:
     """Store uploaded files under generated names in ``<workspace>/uploads/`` (nothing is lost if the
     process stops before they are collected: they stay there), refusing too many or too big ones.
 
@@ -90,7 +90,7 @@ def save_uploads(config: Config, files: Sequence[tuple[str, IO[bytes]]], now: dt
         raise AutomationError(f"一次最多上传 {limit} 个文件（config.toml [collect] max_files），本次选择了 {len(files)} 个；"
                               "请分几次上传。")
     max_bytes = int(config.collect.max_file_mb * (1 << 20))
-    target = Workspace(config.workspace).root / folder
+    target = Workspace(config.workspace).uploads / folder
     target.mkdir(parents=True, exist_ok=True)
     out = UploadBatch()
     stamp = clock.local(now).strftime("%Y%m%d-%H%M%S")
@@ -243,7 +243,7 @@ def save_table_upload(config: Config, name: str, stream: IO[bytes], now: dt.date
     suffix = _suffix(name)
     if suffix not in SUPPORTED_SUFFIXES:
         raise AutomationError(f"“{_display(name)}”不是可读取的任务表格式；请上传 {'、'.join(SUPPORTED_SUFFIXES)} 之一。")
-    batch = save_uploads(config, [(name, stream)], now, folder="uploads/tables")
+    batch = save_uploads(config, [(name, stream)], now, folder="tables")
     if batch.refused:
         raise AutomationError(f"{batch.refused[0][0]}：{batch.refused[0][1]}")
     return batch.saved[0]
@@ -253,7 +253,7 @@ def table_upload(config: Config, token: str) -> Path | None:
     """The saved table of a preview by its generated name (nothing else is reachable)."""
     if not token or "/" in token or "\\" in token or token.startswith("."):
         return None
-    path = Workspace(config.workspace).root / "uploads" / "tables" / token
+    path = Workspace(config.workspace).uploads / "tables" / token
     return path if path.is_file() else None
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from automation import clock
 from automation.config import Config, load_config
 from automation.errors import AutomationError
+from automation.workspace import Workspace
 
 __all__ = ["DemoResult", "run_demo", "fill_returned_workbook", "save_as_xls", "bundled_files", "DEMO_MARKER"]
 
@@ -51,12 +52,16 @@ class DemoResult:
     status: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def ws(self) -> Workspace:
+        return Workspace(self.workspace)
+
+    @property
     def outbox(self) -> Path:
-        return self.workspace / "outbox"
+        return self.ws.outbox
 
     @property
     def quarantine(self) -> Path:
-        return self.workspace / "quarantine"
+        return self.ws.quarantine
 
 
 def bundled_files() -> dict[str, Path]:

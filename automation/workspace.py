@@ -57,6 +57,11 @@ class Workspace:
         return self.root / "logs"
 
     @property
+    def uploads(self) -> Path:
+        """Files uploaded in the console, under generated names, until they are collected or imported."""
+        return self.root / "uploads"
+
+    @property
     def lock_file(self) -> Path:
         """Held by ``automation run`` so two services never share one workspace."""
         return self.root / "automation.lock"
