@@ -8,7 +8,8 @@ from typing import Any
 from automation.model import Batch, Problem
 
 __all__ = ["ImportResult", "Revision", "AssignmentRow", "CurrentAnswer", "CURRENT_COLUMNS", "HistoryRow",
-           "OpenTask", "Response", "Submission", "ProblemRow", "MessageRow", "ImapRow", "OwedReceipt", "BuiltWorkbook"]
+           "OpenTask", "Response", "Submission", "ProblemRow", "Refusal", "MessageRow", "ImapRow", "OwedReceipt",
+           "BuiltWorkbook"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,9 @@ class OpenTask:
     role: str
     status: str            # "" when the unit never answered
     submitted_at: str | None
+    deadline: str | None = None    # the task's 完成时限 as written
+    due_date: str | None = None    # … as an ISO date, when it names one
+    refused: str = ""              # why the unit's latest return of this task was refused ("" when it was not)
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,27 @@ class ProblemRow:
     received_at: str
     unit: str | None                    # the unit's name, None when the file's unit was not recognised
     problem: Problem
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Something of a unit's return that was not taken, and what the unit typed there.
+
+    ``task`` None: a quarantined file (``reason`` is why).  Otherwise an error in one row of an
+    accepted file: ``row_refused`` when the whole row was not taken (its ``values``: the fill-in
+    cells as typed, by layout key), else only the cell ``field`` was dropped.
+    """
+
+    unit_id: int
+    submission_id: int
+    received_at: str
+    file_name: str
+    task: int | None
+    field: str | None
+    cell: str | None
+    reason: str
+    values: dict[str, str]
+    row_refused: bool
 
 
 @dataclass(frozen=True)
