@@ -181,6 +181,19 @@ class AnswerQueries(Connection):
             "SELECT unit_id, MAX(received_at) FROM responses WHERE batch_id = ? GROUP BY unit_id",
             (batch_id,)).fetchall())
 
+    def answered_between(self, batch_id: int, after: str | None, before: str | None) -> dict[int, int]:
+        """Unit id → how many tasks it answered with answers received in [after, before) (ISO times;
+        None: unbounded) — a reporting round's window."""
+        sql = "SELECT unit_id, COUNT(DISTINCT task_number) FROM responses WHERE batch_id = ?"
+        params: list[Any] = [batch_id]
+        if after is not None:
+            sql += " AND received_at >= ?"
+            params.append(after)
+        if before is not None:
+            sql += " AND received_at < ?"
+            params.append(before)
+        return {int(u): int(n) for u, n in self.conn.execute(sql + " GROUP BY unit_id", params)}
+
     def open_tasks(self, batch_id: int, unit_id: int) -> list[OpenTask]:
         """The unit's assignments without an answer or with one other than 已完成 / 不适用, by task."""
         sql = (f"SELECT a.task_number, t.title, a.role, IFNULL(r.status, ''), r.received_at, t.deadline, t.due_date "
