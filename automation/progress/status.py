@@ -48,7 +48,7 @@ def status_summary(config: Config, ledger: Ledger, now: dt.datetime, round_numbe
     return {
         "batch": snap.batch.title,
         "deadline": info.deadline.isoformat(),
-        "now": clock.iso(now),
+        "now": clock.iso(snap.now),
         "days_left": info.days_left,
         "deadline_passed": info.passed,
         "completion": round(snap.overall.completion, 4),
