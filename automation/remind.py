@@ -40,7 +40,7 @@ from typing import Any
 from automation import clock
 from automation.config import Config, RemindConfig
 from automation.ledger import Ledger
-from automation.ledger.records import OpenTask
+from automation.ledger.records import OpenTask, refusal_for
 from automation.model import Batch
 from automation.rounds import Round, batch_rounds, round_of
 from automation.text import STATUS_OPTIONS, normalize_status
@@ -315,11 +315,7 @@ def open_tasks(ledger: Ledger, batch: Batch, unit_id: int) -> list[OpenTask]:
             if status in FINISHED:
                 continue
             a = dataclasses.replace(a, status=status)
-        since = a.submitted_at or ""
-        reason = ""
-        for r in refusals:
-            if r.received_at > since and r.row_refused and r.task in (None, a.task):
-                reason = r.reason if r.task is not None else f"文件“{r.file_name}”未能接收：{r.reason}"
+        reason = refusal_for(refusals, a.task, a.submitted_at)
         if reason:
             a = dataclasses.replace(a, refused=reason)
         out.append(a)

@@ -8,7 +8,7 @@ from typing import Any
 from automation.model import Batch, Problem
 
 __all__ = ["ImportResult", "Revision", "AssignmentRow", "CurrentAnswer", "CURRENT_COLUMNS", "HistoryRow",
-           "OpenTask", "Response", "Submission", "ProblemRow", "Refusal", "MessageRow", "ImapRow", "OwedReceipt",
+           "OpenTask", "Response", "Submission", "ProblemRow", "Refusal", "refusal_for", "MessageRow", "ImapRow", "OwedReceipt",
            "BuiltWorkbook"]
 
 
@@ -165,6 +165,16 @@ class Refusal:
     reason: str
     values: dict[str, str]
     row_refused: bool
+
+
+def refusal_for(refusals: list[Refusal], task: int, since: str | None) -> str:
+    """Why the unit's latest return of ``task`` was refused ("" when it was not): its row refused, or
+    its whole file quarantined, after the current answer (``since``: its receipt time, None when none)."""
+    reason = ""
+    for r in refusals:
+        if r.row_refused and r.task in (None, task) and r.received_at > (since or ""):
+            reason = r.reason if r.task is not None else f"文件“{r.file_name}”未能接收：{r.reason}"
+    return reason
 
 
 @dataclass(frozen=True)
