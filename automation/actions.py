@@ -29,7 +29,7 @@ __all__ = [
     "Actor", "Progress", "SavedUpload", "UploadBatch", "save_uploads", "collect_uploads", "CollectOutcome",
     "collect_mailbox", "recheck", "import_table", "save_table_upload", "build", "send_distribution",
     "send_owed_receipts", "send_receipts_now", "table_upload", "remind_now", "make_report", "original_file", "ReportFile", "report_files",
-    "report_file", "DOCUMENTS", "ReceiptNote",
+    "report_file", "DOCUMENTS", "document_name", "ReceiptNote",
 ]
 
 #: ``progress(done, total, label)``: total None while it is not known yet.
@@ -368,9 +368,14 @@ def _actions(results: Iterable[Any]) -> dict[str, int]:
 
 # --------------------------------------------------------------------------- documents
 
-#: The documents the 报表 page offers: (key, name, file pattern under reports/).  The 情况通报
-#: (issue 18) is one more entry here and one more maker in :func:`make_report`.
-DOCUMENTS = (("report", "汇总表", "*_汇总表_*.xlsx"),)
+#: The documents the 报表 page offers: (key, name, file pattern under reports/); each has its maker in
+#: :func:`make_report`.
+DOCUMENTS = (("report", "汇总表", "*_汇总表_*.xlsx"), ("notice", "情况通报", "*_情况通报_*.docx"))
+
+
+def document_name(kind: str) -> str:
+    """The Chinese name of a document of :data:`DOCUMENTS` (the kind itself when unknown)."""
+    return next((name for key, name, _p in DOCUMENTS if key == kind), kind)
 
 
 @dataclass(frozen=True)
@@ -401,13 +406,17 @@ def report_file(config: Config, name: str) -> Path | None:
 
 def make_report(config: Config, ledger: Ledger, now: dt.datetime, *, actor: Actor, kind: str = "report",
                 progress: Progress = _no_progress) -> Any:
-    """``automation report``: the report workbook at ``now``; returns the ReportInfo."""
-    from automation.progress.report import create_report
-
-    if kind != "report":
+    """``automation report`` (``kind`` "report": the workbook, a ReportInfo) or ``automation notice``
+    (``kind`` "notice": the 情况通报 .docx, a NoticeInfo) at ``now``."""
+    if kind == "report":
+        from automation.progress.report import create_report as make
+    elif kind == "notice":
+        from automation.progress.notice import write_notice as make
+    else:
         raise AutomationError(f"不认识的报表类型“{kind}”。")
-    progress(0, None, "生成汇总表")
-    info = create_report(config, ledger, now)
-    actor.audit(ledger, "report", now, path=safe_filename(info.path.name, max_len=120))
-    progress(1, 1, "生成汇总表")
+    label = f"生成{document_name(kind)}"
+    progress(0, None, label)
+    info = make(config, ledger, now)
+    actor.audit(ledger, "report", now, document=kind, path=safe_filename(info.path.name, max_len=120))
+    progress(1, 1, label)
     return info

@@ -5,7 +5,7 @@ The console's 催办 page and the "next reminder" on a unit's page.  :func:`remi
 reminder time of each coming working day, so the forecast cannot disagree with what will be
 sent; it assumes every unit stays as unfinished as it is now and that each reminder goes out as
 planned (so a unit's 逾期升级 shows once).  :func:`next_reminder` walks one unit's schedule
-(:func:`automation.remind.schedule`) instead, which stays cheap on a province batch.
+(:class:`automation.remind.Plan`) instead, which stays cheap on a province batch.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from automation.config import Config
 from automation.ledger import Ledger
 from automation.ledger.records import MessageRecord
 from automation.progress.views import ReminderNote, UnitView, unit_view
-from automation.remind import KIND_NAMES, Reminder, due_reminders, schedule
+from automation.remind import KIND_NAMES, Plan, Reminder, due_reminders
 from automation.workdays import WorkCalendar
 
 __all__ = ["AgendaLine", "AgendaDay", "Agenda", "reminder_agenda", "next_reminder", "unit_page", "cadence_text"]
@@ -106,27 +106,32 @@ def reminder_agenda(config: Config, ledger: Ledger, now: dt.datetime, workdays: 
 
 def next_reminder(config: Config, ledger: Ledger, now: dt.datetime, unit_id: int,
                   horizon_days: int = 60) -> ReminderNote | None:
-    """The next reminder slot of one unit after ``now`` (or due now and not sent yet), if it stays unfinished."""
+    """The next reminder slot of one unit after ``now`` (or due now and not sent yet), if it stays
+    unfinished: the same deadlines and slots :func:`automation.remind.due_reminders` uses."""
     now = clock.local(now)
     batch = ledger.require_batch(config.batch.title)
-    remind = config.remind
-    calendar = WorkCalendar.from_config(remind)
-    at = dt.time.fromisoformat(remind.time)
-    keys = [m.idem_key.split(":") for m in ledger.message_records(batch.id, unit_id=unit_id, purpose="remind")
-            if m.state != "failed" or m.detail.get("permanent")]
-    taken = {k[-1] for k in keys}
-    escalated = any(len(k) > 1 and k[-2] == "escalate" for k in keys)
+    calendar = WorkCalendar.from_config(config.remind)
     today = now.date()
-    for slot in schedule(remind, calendar, batch.deadline, today, today + dt.timedelta(days=horizon_days)):
-        when = dt.datetime.combine(slot.day, at, tzinfo=clock.TZ)
-        if slot.day.isoformat() in taken:
+    plan = Plan(config, ledger, batch, calendar, today + dt.timedelta(days=horizon_days))
+    if unit_id not in plan.open:
+        return None
+    rows = [m for m in ledger.message_records(batch.id, unit_id=unit_id, purpose="remind")
+            if m.state != "failed" or m.detail.get("permanent")]
+    taken = {m.idem_key.split(":")[-1] for m in rows}
+    escalated = set()
+    for m in rows:
+        if m.idem_key.split(":")[-2:-1] == ["escalate"]:
+            try:
+                escalated.add(dt.date.fromisoformat(str(m.detail.get("deadline") or batch.deadline.isoformat())))
+            except ValueError:
+                escalated.add(batch.deadline)
+    days, sources = plan.unit_days(unit_id, max(today, plan.first_day(unit_id)), plan.end)
+    for day in days:
+        if day.isoformat() in taken:
             continue  # sent (or being sent) already; a slot of today not sent yet is due now
-        kind = slot.kind
-        if remind.escalate_after_days > 0 and slot.overdue_days >= remind.escalate_after_days and not escalated:
-            kind = "escalate"
-        elif kind == "escalate":
-            kind = "overdue"
-        return ReminderNote(slot.day, kind, KIND_NAMES.get(kind, kind), when)
+        main = plan.choose(plan.dues(day, sources), escalated)
+        return ReminderNote(day, main.kind, KIND_NAMES.get(main.kind, main.kind),
+                            dt.datetime.combine(day, plan.at, tzinfo=clock.TZ))
     return None
 
 

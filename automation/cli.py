@@ -371,12 +371,14 @@ def notice_cmd(app: App, now_text: dt.datetime | None, out: Path | None, pdf: bo
 @click.option("--json", "as_json", is_flag=True,
               help="以 JSON 输出（批次、截止日期、剩余工作日、完成率、每项任务、每个单位、每条分工的最新填报）")
 @click.option("--now", "now_text", type=NOW, metavar="ISO-TIME", help="按指定时间统计（默认当前时间），例如 2021-11-01T09:30")
+@click.option("--round", "round_number", type=click.IntRange(min=1), metavar="N",
+              help="查看第 N 期定期报送（config.toml [rounds]）：往期按其截止日结束时的情况统计")
 @pass_app
-def status_cmd(app: App, as_json: bool, now_text: dt.datetime | None) -> None:
+def status_cmd(app: App, as_json: bool, now_text: dt.datetime | None, round_number: int | None) -> None:
     """在终端查看进度：截止日期、剩余工作日、整体完成率、各单位进度（差的在前）。"""
     from automation.progress.status import status_summary
 
-    data = status_summary(app.config, app.existing_ledger, app.now(now_text))
+    data = status_summary(app.config, app.existing_ledger, app.now(now_text), round_number)
     if as_json:
         print_json(data)
         return
@@ -393,14 +395,19 @@ def print_status(data: dict[str, Any]) -> None:
     c = data["counts"]
     console.print(f"批次：{data['batch']}　截止：{data['deadline']}（{left_text}）", markup=False)
     console.print(f"整体完成率：{data['completion']:.1%}（已完成 {c['done']} / 应完成 {c['assigned'] - c['not_applicable']}"
-                  f"，未填报 {c['unreported']}）", markup=False)
+                  f"，未填报 {c['unreported']}；逾期任务 {data.get('overdue_tasks', 0)} 项）", markup=False)
+    shown, periodic = data.get("round"), len(data.get("rounds") or ()) > 1
+    if periodic and shown:
+        console.print(f"定期报送：{shown['name']}（{shown['deadline']}截止{'，往期' if shown['past'] else ''}），"
+                      f"共 {len(data['rounds'])} 期", markup=False)
     out = Table(title="各单位进度（差的在前；逾期按工作日计）", box=None, padding=(0, 1, 0, 0), pad_edge=False,
                 title_justify="left")
     # Headers in full (「不适」 read as "unwell"); a unit name is never cut, it wraps; below 100 columns
     # the 最近报送 column gives way to the names.
     wide = console.width >= 100
-    for col in ("预警", "单位", "完成率", "已完成", "推进中", "未启动", "不适用", "未填报", "最近报送", "催办", "逾期"):
-        if col == "最近报送" and not wide:
+    for col in ("预警", "单位", "完成率", "已完成", "推进中", "未启动", "不适用", "未填报", "最近报送", "催办", "逾期",
+                "逾期任务", "本期"):
+        if (col == "最近报送" and not wide) or (col == "本期" and not periodic):
             continue
         out.add_column(col, no_wrap=col != "单位", overflow="fold",
                        justify="left" if col in ("预警", "单位", "最近报送") else "right")
@@ -410,6 +417,7 @@ def print_status(data: dict[str, Any]) -> None:
                     f"{u['completion']:.1%}", f"{u['done']}/{u['assigned']}",
                     *(str(u[k]) for k in ("in_progress", "not_started", "not_applicable", "unreported")),
                     *last, str(u["reminders"]), f"{u['overdue_workdays']}天" if u["overdue"] else "",
+                    str(u.get("overdue_tasks", 0)), *([u["round_state"]] if periodic else []),
                     style=_LEVEL_STYLE[u["level"]])
     console.print(out)
 

@@ -1,4 +1,4 @@
-"""config.toml: the office, the unit registry, the batch, mail, intake and reminder settings.
+"""config.toml: the office, the unit registry, the batch, mail, intake, reminder and reporting-round settings.
 
 Parsed once into frozen dataclasses.  Every key has a default so a minimal file works; every
 wrong value is a :class:`~automation.errors.ConfigError` naming the key and what to write.
@@ -26,6 +26,7 @@ __all__ = [
     "ImapConfig",
     "CollectConfig",
     "RemindConfig",
+    "RoundsConfig",
     "ServiceConfig",
     "load_config",
     "default_config_path",
@@ -125,12 +126,32 @@ class RemindConfig:
     time: str = "09:00"
     weekly_weekday: int = 1
     before_deadline_days: tuple[int, ...] = (5, 1)
+    #: Working days before a task's own 完成时限 (by default the same as ``before_deadline_days``).
+    task_before_days: tuple[int, ...] = (5, 1)
     overdue_daily: bool = True
     escalate_after_days: int = 3
     escalate_cc: tuple[str, ...] = ()
     extra_holidays: tuple[dt.date, ...] = ()
     extra_workdays: tuple[dt.date, ...] = ()
     attach_workbook: bool = True
+
+
+@dataclass(frozen=True)
+class RoundsConfig:
+    """定期报送: units report progress on a cadence until the batch deadline (``[rounds]``).
+
+    ``cadence``: ``none`` (one round: the batch), ``monthly`` (every month on ``day``),
+    ``quarterly`` (March, June, September, December on ``day``) or ``dates`` (the list ``dates``).
+    The batch deadline always closes the last round.
+    """
+
+    cadence: str = "none"
+    day: int = 25
+    dates: tuple[dt.date, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return self.cadence != "none"
 
 
 @dataclass(frozen=True)
@@ -157,6 +178,7 @@ class Config:
     collect: CollectConfig = field(default_factory=CollectConfig)
     remind: RemindConfig = field(default_factory=RemindConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    rounds: RoundsConfig = field(default_factory=RoundsConfig)
 
     def with_workspace(self, workspace: Path) -> Config:
         from dataclasses import replace
@@ -232,10 +254,11 @@ def _hhmm(value: str, where: str, key: str) -> str:
 
 #: Each ``[section]`` of config.toml and the dataclass that holds it (``[[units]]``: UnitSpec).
 SECTIONS: dict[str, type] = {"office": Office, "batch": BatchSpec, "mail": MailConfig, "imap": ImapConfig,
-                             "collect": CollectConfig, "remind": RemindConfig, "service": ServiceConfig}
+                             "collect": CollectConfig, "remind": RemindConfig, "service": ServiceConfig,
+                             "rounds": RoundsConfig}
 
 _TOP_KEYS = ("workspace", "template", "office", "batch", "units", "groups", "mail", "imap", "collect", "remind",
-             "service")
+             "service", "rounds")
 _UNIT_KEYS = ("name", "aliases", "email", "emails", "cc", "contact", "phone", "kind")
 
 
@@ -280,6 +303,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         collect=_collect(_section(data, "collect")),
         remind=_remind(_section(data, "remind")),
         service=_plain(_section(data, "service"), "service", ServiceConfig),
+        rounds=_rounds(_section(data, "rounds")),
     )
 
 
@@ -406,9 +430,8 @@ def _collect(c: dict[str, Any]) -> CollectConfig:
 
 def _remind(r: dict[str, Any]) -> RemindConfig:
     defaults = RemindConfig()
-    days = r.get("before_deadline_days", list(defaults.before_deadline_days))
-    if not isinstance(days, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in days):
-        raise ConfigError("config.toml：[remind] before_deadline_days 应为非负整数列表，例如 [5, 1]。")
+    days = _day_list(r, "before_deadline_days", list(defaults.before_deadline_days))
+    task_days = _day_list(r, "task_before_days", days)
     weekday = _typed(r, "remind", "weekly_weekday", int, defaults.weekly_weekday)
     if not 0 <= weekday <= 7:
         raise ConfigError("config.toml：[remind] weekly_weekday 应为 1（周一）到 7（周日），0 表示不做每周提醒。")
@@ -416,6 +439,7 @@ def _remind(r: dict[str, Any]) -> RemindConfig:
         time=_hhmm(_typed(r, "remind", "time", str, defaults.time), "remind", "time"),
         weekly_weekday=weekday,
         before_deadline_days=tuple(sorted(set(days), reverse=True)),
+        task_before_days=tuple(sorted(set(task_days), reverse=True)),
         overdue_daily=_typed(r, "remind", "overdue_daily", bool, defaults.overdue_daily),
         escalate_after_days=_typed(r, "remind", "escalate_after_days", int, defaults.escalate_after_days),
         escalate_cc=_strs(r, "remind", "escalate_cc"),
@@ -427,6 +451,27 @@ def _remind(r: dict[str, Any]) -> RemindConfig:
     for address in remind.escalate_cc:
         _check_address(address, "[remind] escalate_cc")
     return remind
+
+
+def _day_list(r: dict[str, Any], key: str, default: list[int]) -> list[int]:
+    days = r.get(key, default)
+    if not isinstance(days, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in days):
+        raise ConfigError(f"config.toml：[remind] {key} 应为非负整数列表，例如 [5, 1]。")
+    return days
+
+
+def _rounds(r: dict[str, Any]) -> RoundsConfig:
+    defaults = RoundsConfig()
+    cadence = _choice(_typed(r, "rounds", "cadence", str, defaults.cadence), "rounds", "cadence",
+                      ("none", "monthly", "quarterly", "dates"))
+    day = _typed(r, "rounds", "day", int, defaults.day)
+    if not 1 <= day <= 31:
+        raise ConfigError(f"config.toml：[rounds] day = {day!r} 应为 1 到 31 之间的整数（每月的第几天，大于当月天数时取月末）。")
+    dates = tuple(sorted(set(_dates(r, "rounds", "dates"))))
+    if cadence == "dates" and not dates:
+        raise ConfigError("config.toml：[rounds] cadence = \"dates\" 时请在 dates 中列出各期的报送截止日期，"
+                          "例如 dates = [2027-03-25, 2027-06-25]。")
+    return RoundsConfig(cadence=cadence, day=day, dates=dates)
 
 
 def _path_text(sec: dict[str, Any], where: str, base: Path) -> str:

@@ -86,7 +86,8 @@ class Problem:
     """Something in an input that was refused, doubted or repaired, and where it is.
 
     One type for every input: a task table (``row`` and ``raw``: the source line and its text),
-    a returned workbook (``sheet``, ``cell``, ``task_number``, ``field``).  The message is Chinese,
+    a returned workbook (``sheet``, ``cell``, ``task_number``, ``field``; ``raw``: what the unit typed
+    in a row or cell that was not taken, as a JSON object of the fill-in cells by layout key).  The message is Chinese,
     for the office staff or the unit, and says what to do.
     """
 

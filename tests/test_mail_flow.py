@@ -65,7 +65,7 @@ def test_distribute_sends_each_unit_its_workbook_once(config: Config, ledger: Le
     n_tasks = len(ledger.assignments(batch.id, ledger.unit_by_name("市财政局").id))
     assert "市财政局" in subject(czj) and "12月15日" in subject(czj)
     plain = czj.get_body(("plain",)).get_content()
-    assert f"{n_tasks} 项任务" in plain and "2021年12月15日" in plain and "0599-8888001" in plain
+    assert f"{n_tasks}项任务" in plain and "2021年12月15日" in plain and "0599-8888001" in plain
     assert "回复本邮件" in plain and "<br" not in plain
     html = czj.get_body(("html",)).get_content()
     assert html.count("<tr>") == n_tasks + 1
@@ -130,9 +130,9 @@ def test_receipts_for_accepted_and_quarantined_files(config: Config, ledger: Led
     assert first.rcpt_tos == ["czj@np.example.com"]
     msg = first.message
     assert msg["In-Reply-To"] == "<orig-1@np.example.com>"
-    assert "回执" in subject(msg) and f"接收 {accepted.rows_accepted} 行" in subject(msg)
+    assert "回执" in subject(msg) and f"接收{accepted.rows_accepted}行" in subject(msg)
     plain = msg.get_body(("plain",)).get_content()
-    assert f"已接收 {accepted.rows_accepted} 行" in plain and "财政局回传.xlsx" in plain
+    assert f"已接收{accepted.rows_accepted}行" in plain and "财政局回传.xlsx" in plain
     assert accepted.problems, "the 已完成 row without progress must be reported"
     for p in accepted.problems:
         assert p.message in plain

@@ -167,7 +167,7 @@ def test_simulated_month_cadence_escalation_no_duplicates_one_catch_up(config_fi
 
     escalations = [r for _t, r in sent if r.detail["kind"] == "escalate"]
     assert len(escalations) == 1 and escalations[0].cc == ["ducha@np.example.com"]
-    assert "逾期督办" in escalations[0].subject and "已逾期 3 个工作日" in escalations[0].subject
+    assert "逾期督办" in escalations[0].subject and "已逾期3个工作日" in escalations[0].subject
 
     # no duplicates anywhere: one ledger row and one .eml per (unit, slot), nothing on holidays or Sunday
     keys = [r.idem_key for _t, r in sent]
@@ -241,7 +241,7 @@ def test_reminder_message_lists_unfinished_tasks_and_attaches_prefilled_workbook
     msg = email.message_from_bytes(Path(r.path).read_bytes(), policy=policy.default)
     plain = msg.get_body(("plain",)).get_content()
     titles = {t.number: t.title for t in ledger.tasks(batch.id)}
-    assert "已逾期 2 个工作日" in plain and "<br" not in plain
+    assert "已逾期2个工作日" in plain and "<br" not in plain
     for t in tasks[:2]:
         assert titles[t][:20] in plain
     assert titles[tasks[3]][:20] not in plain

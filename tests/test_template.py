@@ -111,7 +111,7 @@ def test_moved_columns_and_fill_flags_are_read(tmp_path):
     _edit(path, edit)
     keys = [c.key for c in read_template(path).columns]
     assert keys == ["number", "title", "requirement", "responsible", "lead", "role", "status", "progress",
-                    "completed_on", "issues"]
+                    "completed_on", "issues", "due"]
 
 
 @pytest.mark.parametrize(

@@ -320,3 +320,50 @@ def test_send_preview_from_the_command_line(config, capsys) -> None:  # type: ig
     assert {u["state_name"] for u in doc["units"]} == {"已发送"}
     with Ledger.open(config.workspace) as led:
         assert not led.execute("SELECT 1 FROM messages WHERE state = 'pending'").fetchall()
+
+
+def test_notice_made_and_downloaded(client, config) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/report").get_data(as_text=True)
+    assert "生成情况通报" in page and "生成汇总表" in page
+    assert client.post("/report", data={"csrf_token": token(client), "kind": "notice"}).status_code == 303
+    assert wait(client, "report")["state"] == "done"
+    name = re.search(r'href="/reports/([^"]+\.docx)"', client.get("/report").get_data(as_text=True)).group(1)
+    assert "%E6%83%85%E5%86%B5%E9%80%9A%E6%8A%A5" in name or "情况通报" in name
+    with client.get(f"/reports/{name}") as r:
+        assert r.status_code == 200 and r.data[:2] == b"PK"
+    assert events(config, "report")[-1]["document"] == "notice"
+
+
+def test_the_cycle_on_the_console(config) -> None:  # type: ignore[no-untyped-def]
+    """Per-task deadlines, overdue tasks, rounds, refused answers and scores on 总览 / 任务 / 单位."""
+    import dataclasses
+
+    from automation.config import load_config
+    from automation.units import Assignment
+
+    text = config.path.read_text(encoding="utf-8")
+    config.path.write_text(text + '\n[rounds]\ncadence = "dates"\ndates = [2021-11-20]\n', encoding="utf-8")
+    config = load_config(config.path)
+    with Ledger.open(config.workspace) as led:
+        batch = led.require_batch(config.batch.title)
+        tasks = [dataclasses.replace(t, deadline="11月底前", due_date="2021-11-30") if t.number == 2 else t
+                 for t in led.tasks(batch.id)]
+        led.import_tasks(batch, tasks, [Assignment(a.task, a.unit, a.role, a.note) for a in led.assignments(batch.id)],
+                         DEMO_NOW, replace=True)
+        unit = led.unit_by_name("市商务局")
+    app = create_app(config, now=lambda: DEMO_NOW)
+    with app.test_client() as c:
+        c.environ_base.update({"HTTP_HOST": "127.0.0.1:8000", "REMOTE_ADDR": "127.0.0.1"})
+        page = c.get("/").get_data(as_text=True)
+        assert "逾期任务" in page and "第2期" in page and "本期已报送" in page and 'class="chart trend"' in page
+        overdue = re.search(r"逾期任务（(\d+) 项）", page)
+        assert overdue and overdue.group(1) == "1" and "11月底前" in page
+        assert "综合得分" in page and "类内排名" in page
+        task = c.get("/tasks/2").get_data(as_text=True)
+        assert "11月底前" in task and "（2021-11-30）" in task and "已逾期 10 个工作日" in task
+        tasks = c.get("/tasks").get_data(as_text=True)
+        assert "已逾期 10 个工作日" in tasks
+        mine = c.get(f"/units/{unit.id}").get_data(as_text=True)
+        assert "已报送但未通过：" in mine and "差不多了" in mine and "综合得分" in mine and "定期报送" in mine
+        units = c.get("/units").get_data(as_text=True)
+        assert units.count('<td class="num">1</td>') >= 2       # a rank 1 in each kind

@@ -203,7 +203,7 @@ def test_dropdown_source_input_messages_and_date_validation(built):
     assert [lists.cell(r, 1).value for r in range(2, 6)] == list(DEFAULT_LAYOUT.statuses)
     rules = {str(dv.sqref): dv for dv in ws.data_validations.dataValidation}
     for i, c in enumerate(DEFAULT_LAYOUT.columns):
-        letter = "ABCDEFGHIJK"[i]
+        letter = "ABCDEFGHIJKL"[i]
         ref = f"{letter}{first}:{letter}{last}"
         if not c.fill_in:
             assert not any(k.startswith(letter) for k in rules)
@@ -257,8 +257,8 @@ def test_print_settings_freeze_and_filter(built):
     assert ws.print_title_rows == f"${HEADER_ROW}:${HEADER_ROW}"
     assert ws.oddFooter.center.text == "第 &P 页 共 &N 页" and ws.oddFooter.left.text == "市发改委"
     assert ws.freeze_panes == f"C{HEADER_ROW + 1}"
-    assert ws.auto_filter.ref == f"A{HEADER_ROW}:K{last}"
-    assert ws.print_area == f"'{TASK_SHEET}'!$A$1:$K${last}"
+    assert ws.auto_filter.ref == f"A{HEADER_ROW}:L{last}"
+    assert ws.print_area == f"'{TASK_SHEET}'!$A$1:$L${last}"
     help_ws = wb[HELP_SHEET]
     assert int(help_ws.page_setup.paperSize) == 9 and help_ws.sheet_properties.pageSetUpPr.fitToPage
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -296,8 +297,15 @@ def _cell(row: Sequence[Any], i: int | None) -> Any:
     return row[i]
 
 
-def _problem(severity: str, sheet: str, cell: str | None, task: int | None, key: str | None, message: str) -> Problem:
-    return Problem(message, severity, sheet, cell, task, key)
+def _problem(severity: str, sheet: str, cell: str | None, task: int | None, key: str | None, message: str,
+             raw: str = "") -> Problem:
+    return Problem(message, severity, sheet, cell, task, key, raw=raw)
+
+
+def _typed(texts: Mapping[str, str]) -> str:
+    """What the unit typed in a row that is not taken (kept with its problem: nothing typed is lost)."""
+    kept = {k: v for k, v in texts.items() if v}
+    return json.dumps(kept, ensure_ascii=False) if kept else ""
 
 
 def _issued_text(key: str, task: Task, role: str) -> str:
@@ -311,6 +319,8 @@ def _issued_text(key: str, task: Task, role: str) -> str:
         return "、".join(task.responsible)
     if key == "role":
         return role
+    if key == "due":
+        return task.deadline or ""
     return ""
 
 
@@ -319,7 +329,7 @@ def _locked_changed(key: str, value: Any, task: Task, issued: str) -> bool:
         return False
     got = _loose(value)
     want = _loose(issued)
-    if key == "role":
+    if key in ("role", "due"):  # the builder adds the scope note / 「（已逾期）」
         return not got.startswith(want)
     if key in ("lead", "responsible") and got != want:
         # Whatever separators the builder used, the same names in the same order are unchanged.
@@ -327,7 +337,7 @@ def _locked_changed(key: str, value: Any, task: Task, issued: str) -> bool:
     return got != want
 
 
-_LOCKED_KEYS = ("title", "requirement", "lead", "responsible", "role")
+_LOCKED_KEYS = ("title", "requirement", "lead", "responsible", "role", "due")
 _ISSUED: dict[tuple[int, str], tuple[Task, dict[str, str]]] = {}
 
 
@@ -410,7 +420,7 @@ def evaluate(
             if has_content:
                 ev.problems.append(_problem(
                     "error", sheet.name, cell_ref(r, sheet.cols["number"]), number, None,
-                    f"第 {number} 项任务不是分配给本单位的任务，该行内容未采用。"))
+                    f"第 {number} 项任务不是分配给本单位的任务，该行内容未采用。", _typed(texts)))
             continue
         task = tasks.get(number)
         if task is not None:
@@ -452,7 +462,8 @@ def _rows_by_number(ev: Evaluation, reading: SheetReading, sheet: _Sheet) -> dic
                 ev.problems.append(_problem(
                     "warning", name, cell_ref(r, num_col), None, "number",
                     f"第 {r + 1} 行没有有效的{sheet.headers.get('number', '序号')}（“{cell_text(raw)[:20]}”），"
-                    "该行填写的内容未采用。请不要修改序号列。"))
+                    "该行填写的内容未采用。请不要修改序号列。",
+                    _typed({k: cell_text(row[i]) for k, i in fill_cols})))
             continue
         texts = {k: "" if (v := row[i]) == "" or v is None else
                  v.strip() if type(v) is str and "\r" not in v else cell_text(v) for k, i in fill_cols}
@@ -463,7 +474,7 @@ def _rows_by_number(ev: Evaluation, reading: SheetReading, sheet: _Sheet) -> dic
                 ev.problems.append(_problem(
                     "error", name, cell_ref(r, num_col), number, "number",
                     f"第 {number} 项任务在表中出现了两次（第 {first_r + 1} 行和第 {r + 1} 行），采用第 {first_r + 1} 行，"
-                    f"第 {r + 1} 行未采用。"))
+                    f"第 {r + 1} 行未采用。", _typed(texts)))
             elif has_content:
                 chosen[number] = (r, row, texts, has_content)
             continue
@@ -500,7 +511,7 @@ def _evaluate_row(ev: Evaluation, sheet: _Sheet, r: int, row: Sequence[Any], tex
     """One assigned task's filled-in row → its response (None: the row is not used)."""
     if _has_formula(ev, sheet, r, texts, number):
         return None
-    status = _row_status(ev, sheet, r, row, number)
+    status = _row_status(ev, sheet, r, row, number, texts)
     if status is None:
         return None
     progress = texts.get("progress", "")
@@ -508,7 +519,7 @@ def _evaluate_row(ev: Evaluation, sheet: _Sheet, r: int, row: Sequence[Any], tex
         ev.problems.append(_problem(
             "error", sheet.name, cell_ref(r, sheet.cols["progress"]), number, "progress",
             f"第 {number} 项选择了“已完成”，但没有填写“{sheet.headers.get('progress', '工作进展及成效')}”；本行未采用，"
-            "请补充后重新报送。"))
+            "请补充后重新报送。", _typed(texts)))
         return None
     completed = _completed_on(ev, sheet, r, row, number)
     return Response(number, status, progress, completed.isoformat() if completed else None,
@@ -529,7 +540,8 @@ def _has_formula(ev: Evaluation, sheet: _Sheet, r: int, texts: Mapping[str, str]
     return dangerous
 
 
-def _row_status(ev: Evaluation, sheet: _Sheet, r: int, row: Sequence[Any], number: int) -> str | None:
+def _row_status(ev: Evaluation, sheet: _Sheet, r: int, row: Sequence[Any], number: int,
+                texts: Mapping[str, str] | None = None) -> str | None:
     """The row's status (未填报 with a warning when blank); None when it cannot be read (reported)."""
     status_value = _cell(row, sheet.cols["status"]) if "status" in sheet.cols else ""
     status: str | None
@@ -540,7 +552,7 @@ def _row_status(ev: Evaluation, sheet: _Sheet, r: int, row: Sequence[Any], numbe
             status = parse_status(status_value, sheet.statuses, sheet.status_extra)
         except ValueProblem as exc:
             ev.problems.append(_problem("error", sheet.name, sheet.ref(r, "status"), number, "status",
-                                        f"第 {number} 项：{exc}；本行未采用。"))
+                                        f"第 {number} 项：{exc}；本行未采用。", _typed(texts or {})))
             return None
     if status is None:
         status = UNREPORTED
@@ -558,11 +570,13 @@ def _completed_on(ev: Evaluation, sheet: _Sheet, r: int, row: Sequence[Any], num
         completed = parse_date(_cell(row, sheet.cols["completed_on"]), sheet.year)
     except ValueProblem as exc:
         ev.problems.append(_problem("error", sheet.name, sheet.ref(r, "completed_on"), number, "completed_on",
-                                    f"第 {number} 项：{exc}；本项未记录完成时间。"))
+                                    f"第 {number} 项：{exc}；本项未记录完成时间。",
+                                    _typed({"completed_on": cell_text(_cell(row, sheet.cols["completed_on"]))})))
     if completed is not None and sheet.rules.no_future_completion and completed > sheet.received_on:
         ev.problems.append(_problem(
             "error", sheet.name, sheet.ref(r, "completed_on"), number, "completed_on",
             f"第 {number} 项的完成时间 {completed.isoformat()} 晚于报送日期 {sheet.received_on.isoformat()}，"
-            "本项未记录完成时间。尚未完成的请选“推进中”并留空完成时间。"))
+            "本项未记录完成时间。尚未完成的请选“推进中”并留空完成时间。",
+            _typed({"completed_on": cell_text(_cell(row, sheet.cols["completed_on"]))})))
         completed = None
     return completed

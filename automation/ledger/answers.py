@@ -52,25 +52,44 @@ _OPEN_SQL = """
 """
 
 
+def _as_of(sql: str) -> str:
+    """The same query over the answers as they stood before a cutoff (a past round): the latest
+    response received before it per (unit, task), in place of the ``answers`` table."""
+    latest = ("(SELECT id AS response_id, unit_id, task_number, batch_id FROM (SELECT r.id, r.unit_id, "
+              "r.task_number, r.batch_id, ROW_NUMBER() OVER (PARTITION BY r.unit_id, r.task_number "
+              "ORDER BY r.received_at DESC, r.id DESC) AS n FROM responses r WHERE r.batch_id = :batch "
+              "AND r.received_at < :cutoff) WHERE n = 1)")
+    return sql.replace("LEFT JOIN answers ans", f"LEFT JOIN {latest} ans", 1).replace("?", ":batch")
+
+
 class AnswerQueries(Connection):
-    def current_answers(self, batch_id: int, unit_id: int | None = None) -> list[CurrentAnswer]:
-        """Per assignment (of one unit, or all): the current answer, or None fields when not reported."""
-        rows = self.iter_current_answers(batch_id)
+    def current_answers(self, batch_id: int, unit_id: int | None = None,
+                        before: str | None = None) -> list[CurrentAnswer]:
+        """Per assignment (of one unit, or all): the current answer, or None fields when not reported
+        (``before``: as they stood before that ISO time, a past round)."""
+        rows = self.iter_current_answers(batch_id, before)
         return [CurrentAnswer(*r) for r in rows if unit_id is None or r[2] == unit_id]
 
-    def iter_current_answers(self, batch_id: int) -> Iterator[tuple[Any, ...]]:
+    def iter_current_answers(self, batch_id: int, before: str | None = None) -> Iterator[tuple[Any, ...]]:
         """:meth:`current_answers` as plain tuples in :data:`~automation.ledger.records.CURRENT_COLUMNS`
         order, streamed from the cursor (the report's 进展明细)."""
-        cur = self.conn.execute(_CURRENT_ANSWERS_SQL, (batch_id,))
+        if before is None:
+            cur = self.conn.execute(_CURRENT_ANSWERS_SQL, (batch_id,))
+        else:
+            cur = self.conn.execute(_as_of(_CURRENT_ANSWERS_SQL), {"batch": batch_id, "cutoff": before})
         cur.row_factory = None  # tuples, not sqlite3.Row: half the cost per row
         yield from cur
 
-    def iter_statuses(self, batch_id: int, lead_role: str) -> Iterator[tuple[Any, ...]]:
+    def iter_statuses(self, batch_id: int, lead_role: str, before: str | None = None) -> Iterator[tuple[Any, ...]]:
         """(task, unit_id, unit, role, status, lead_progress, completed_on, received_at) per assignment,
         streamed, in task then assignment order: what the progress snapshot needs and no more
         (lead_progress is the progress text of lead units only: the task line quotes a lead unit's
-        own answer)."""
-        cur = self.conn.execute(_STATUS_SQL, (lead_role, batch_id))
+        own answer).  ``before``: the answers as they stood before that ISO time (a past round)."""
+        if before is None:
+            cur = self.conn.execute(_STATUS_SQL, (lead_role, batch_id))
+        else:
+            sql = _as_of(_STATUS_SQL.replace("a.role = ?", "a.role = :role"))
+            cur = self.conn.execute(sql, {"batch": batch_id, "cutoff": before, "role": lead_role})
         cur.row_factory = None
         yield from cur
 
@@ -143,10 +162,42 @@ class AnswerQueries(Connection):
         return [r[0] for r in self.conn.execute(f"SELECT DISTINCT a.unit_id {_OPEN_SQL} ORDER BY a.unit_id",
                                                 (batch_id,))]
 
+    def open_due_dates(self, batch_id: int, default_due: str) -> dict[int, dict[str, int]]:
+        """Unit id → {due date (ISO) → open assignments}: when each unit's unfinished tasks fall due
+        (a task's own 完成时限, else ``default_due``, the batch deadline).  One aggregated row per
+        unit and date, so the reminder decision reads a few rows per unit, not every assignment."""
+        sql = (f"SELECT a.unit_id, IFNULL(t.due_date, ?) AS due, COUNT(*) {_OPEN_SQL} GROUP BY a.unit_id, due")
+        sql = sql.replace("FROM assignments a", "FROM assignments a JOIN tasks t ON t.batch_id = a.batch_id "
+                                                "AND t.number = a.task_number", 1)
+        out: dict[int, dict[str, int]] = {}
+        for unit_id, due, n in self.conn.execute(sql, (default_due, batch_id)):
+            out.setdefault(int(unit_id), {})[str(due)] = int(n)
+        return out
+
+    def last_response_at(self, batch_id: int) -> dict[int, str]:
+        """Unit id → receipt time (ISO) of its latest answer to any task (a file that answered nothing
+        does not count as reporting)."""
+        return dict(self.conn.execute(
+            "SELECT unit_id, MAX(received_at) FROM responses WHERE batch_id = ? GROUP BY unit_id",
+            (batch_id,)).fetchall())
+
+    def answered_between(self, batch_id: int, after: str | None, before: str | None) -> dict[int, int]:
+        """Unit id → how many tasks it answered with answers received in [after, before) (ISO times;
+        None: unbounded) — a reporting round's window."""
+        sql = "SELECT unit_id, COUNT(DISTINCT task_number) FROM responses WHERE batch_id = ?"
+        params: list[Any] = [batch_id]
+        if after is not None:
+            sql += " AND received_at >= ?"
+            params.append(after)
+        if before is not None:
+            sql += " AND received_at < ?"
+            params.append(before)
+        return {int(u): int(n) for u, n in self.conn.execute(sql + " GROUP BY unit_id", params)}
+
     def open_tasks(self, batch_id: int, unit_id: int) -> list[OpenTask]:
         """The unit's assignments without an answer or with one other than 已完成 / 不适用, by task."""
-        sql = (f"SELECT a.task_number, t.title, a.role, IFNULL(r.status, ''), r.received_at {_OPEN_SQL} "
-               "AND a.unit_id = ? ORDER BY a.task_number")
+        sql = (f"SELECT a.task_number, t.title, a.role, IFNULL(r.status, ''), r.received_at, t.deadline, t.due_date "
+               f"{_OPEN_SQL} AND a.unit_id = ? ORDER BY a.task_number")
         sql = sql.replace("FROM assignments a", "FROM assignments a JOIN tasks t ON t.batch_id = a.batch_id "
                                                 "AND t.number = a.task_number", 1)
         return [OpenTask(*r) for r in self.conn.execute(sql, (batch_id, unit_id))]

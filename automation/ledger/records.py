@@ -8,7 +8,8 @@ from typing import Any
 from automation.model import Batch, Problem
 
 __all__ = ["ImportResult", "Revision", "AssignmentRow", "CurrentAnswer", "CURRENT_COLUMNS", "HistoryRow",
-           "OpenTask", "Response", "Submission", "ProblemRow", "MessageRow", "ImapRow", "OwedReceipt", "BuiltWorkbook"]
+           "OpenTask", "Response", "Submission", "ProblemRow", "Refusal", "refusal_for", "MessageRow", "ImapRow", "OwedReceipt",
+           "BuiltWorkbook"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,9 @@ class OpenTask:
     role: str
     status: str            # "" when the unit never answered
     submitted_at: str | None
+    deadline: str | None = None    # the task's 完成时限 as written
+    due_date: str | None = None    # … as an ISO date, when it names one
+    refused: str = ""              # why the unit's latest return of this task was refused ("" when it was not)
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,37 @@ class ProblemRow:
     received_at: str
     unit: str | None                    # the unit's name, None when the file's unit was not recognised
     problem: Problem
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Something of a unit's return that was not taken, and what the unit typed there.
+
+    ``task`` None: a quarantined file (``reason`` is why).  Otherwise an error in one row of an
+    accepted file: ``row_refused`` when the whole row was not taken (its ``values``: the fill-in
+    cells as typed, by layout key), else only the cell ``field`` was dropped.
+    """
+
+    unit_id: int
+    submission_id: int
+    received_at: str
+    file_name: str
+    task: int | None
+    field: str | None
+    cell: str | None
+    reason: str
+    values: dict[str, str]
+    row_refused: bool
+
+
+def refusal_for(refusals: list[Refusal], task: int, since: str | None) -> str:
+    """Why the unit's latest return of ``task`` was refused ("" when it was not): its row refused, or
+    its whole file quarantined, after the current answer (``since``: its receipt time, None when none)."""
+    reason = ""
+    for r in refusals:
+        if r.row_refused and r.task in (None, task) and r.received_at > (since or ""):
+            reason = r.reason if r.task is not None else f"文件“{r.file_name}”未能接收：{r.reason}"
+    return reason
 
 
 @dataclass(frozen=True)

@@ -215,4 +215,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX login_attempts_address ON login_attempts(address, at);
     CREATE INDEX login_attempts_name ON login_attempts(name, at);
     """,
+    # 6: what a unit typed in a row that was refused (or whose cell was dropped), kept with the problem
+    # that refused it, so a reminder's workbook can hand it back to be corrected instead of retyped
+    """
+    ALTER TABLE problems ADD COLUMN raw TEXT;
+    """,
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from automation import clock
 from automation.errors import LedgerError
 from automation.ledger.connection import Connection
-from automation.ledger.records import ProblemRow, Response, Submission
+from automation.ledger.records import ProblemRow, Refusal, Response, Submission
 from automation.model import Problem
 
 #: The columns of :class:`Submission`, named (never ``*``: a later migration may add columns).
@@ -118,8 +119,9 @@ class SubmissionQueries(Connection):
                     (sid,),
                 )
             self._insert_rows(
-                "INSERT INTO problems(submission_id, severity, sheet, cell, task_number, field, message) VALUES ",
-                [(sid, p.severity, p.sheet, p.cell, p.task_number, p.field, p.message) for p in problems],
+                "INSERT INTO problems(submission_id, severity, sheet, cell, task_number, field, message, raw) VALUES ",
+                [(sid, p.severity, p.sheet, p.cell, p.task_number, p.field, p.message, p.raw or None)
+                 for p in problems],
             )
         return sid
 
@@ -131,7 +133,7 @@ class SubmissionQueries(Connection):
 
     def problems(self, batch_id: int | None = None, submission_id: int | None = None) -> list[ProblemRow]:
         """The stored problems (of a batch's files and of files of no batch; of one submission), in order."""
-        sql = ("SELECT p.id, p.submission_id, p.severity, p.sheet, p.cell, p.task_number, p.field, p.message, "
+        sql = ("SELECT p.id, p.submission_id, p.severity, p.sheet, p.cell, p.task_number, p.field, p.message, p.raw, "
                "s.file_name, s.received_at, u.name AS unit FROM problems p "
                "JOIN submissions s ON s.id = p.submission_id LEFT JOIN units u ON u.id = s.unit_id WHERE 1=1")
         params: list[Any] = []
@@ -142,5 +144,33 @@ class SubmissionQueries(Connection):
             sql += " AND p.submission_id = ?"
             params.append(submission_id)
         return [ProblemRow(r["id"], r["submission_id"], r["file_name"], r["received_at"], r["unit"],
-                           Problem(r["message"], r["severity"], r["sheet"], r["cell"], r["task_number"], r["field"]))
+                           Problem(r["message"], r["severity"], r["sheet"], r["cell"], r["task_number"], r["field"],
+                                   raw=r["raw"] or ""))
                 for r in self.conn.execute(sql + " ORDER BY p.id", params)]
+
+    def refusals(self, batch_id: int, unit_id: int | None = None) -> list[Refusal]:
+        """What was refused of the units' returns, oldest first: every error found in a row of an
+        accepted file (``row_refused`` when the row itself was not taken, else only a cell was
+        dropped), with what the unit typed there, and every quarantined file of a known unit
+        (``task`` None: the whole file was refused)."""
+        unit_sql = " AND s.unit_id = ?" if unit_id is not None else ""
+        sql = (
+            "SELECT s.unit_id, s.id, s.received_at, s.file_name, p.task_number, p.field, p.cell, p.message, p.raw, "
+            "NOT EXISTS (SELECT 1 FROM responses r WHERE r.submission_id = s.id AND r.task_number = p.task_number) "
+            "FROM problems p JOIN submissions s ON s.id = p.submission_id "
+            "WHERE s.batch_id = ? AND s.outcome = 'accepted' AND p.severity = 'error' AND p.task_number IS NOT NULL"
+            f"{unit_sql} UNION ALL "
+            "SELECT s.unit_id, s.id, s.received_at, s.file_name, NULL, NULL, NULL, IFNULL(s.reason, ''), NULL, 1 "
+            f"FROM submissions s WHERE s.batch_id = ? AND s.outcome = 'quarantined' AND s.unit_id IS NOT NULL{unit_sql} "
+            "ORDER BY 3, 2")
+        params: list[Any] = [batch_id] + ([unit_id] if unit_id is not None else [])
+        out = []
+        for r in self.conn.execute(sql, params * 2):
+            try:
+                values = json.loads(r[8]) if r[8] else {}
+            except ValueError:
+                values = {}
+            out.append(Refusal(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7],
+                               {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {},
+                               bool(r[9])))
+        return out

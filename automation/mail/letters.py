@@ -3,6 +3,9 @@
 Each letter comes as a subject, a real plain-text body and an HTML body with the same content
 (the plain text is written for reading, not derived from the HTML).  Everything that comes from
 units or task tables is HTML-escaped: a task title or a problem message is text, never markup.
+
+Register: the office writes to a unit as 「你单位」 throughout; numbers sit in the Chinese text
+without spaces (「尚有3项」); dates carry the year (「于2021年12月15日前」).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from automation import clock
 from automation.config import Config
 from automation.ledger.records import AssignmentRow
 from automation.model import Batch, Task, UnitRow
-from automation.workbook.layout import DEFAULT_LAYOUT
+from automation.workbook.layout import DEFAULT_LAYOUT, filling_rules
 
 __all__ = ["Letter", "cover_letter", "receipt_letter", "reminder_letter", "cn_date"]
 
@@ -42,7 +45,12 @@ def cn_date(day: dt.date) -> str:
 
 def _cn_time(at: dt.datetime) -> str:
     at = clock.local(at)
-    return f"{at.year}年{at.month}月{at.day}日 {at:%H:%M}"
+    return f"{at.year}年{at.month}月{at.day}日{at.hour}:{at.minute:02d}"
+
+
+def _cn_day(day: dt.date) -> str:
+    """2021年12月15日"""
+    return f"{day.year}年{day.month}月{day.day}日"
 
 
 def _e(value: object) -> str:
@@ -72,9 +80,9 @@ def _contact_line(config: Config) -> str:
     o = config.office
     bits = [o.name + (o.contact or "")]
     if o.phone:
-        bits.append(f"电话 {o.phone}")
+        bits.append(f"电话{o.phone}")
     if o.email:
-        bits.append(f"邮箱 {o.email}")
+        bits.append(f"邮箱{o.email}")
     return "如有疑问，请联系" + "，".join(bits) + "。"
 
 
@@ -94,36 +102,51 @@ def _short(text: str, n: int = 60) -> str:
 # --------------------------------------------------------------------------- cover letter
 
 
+def rules(config: Config) -> tuple[str, ...]:
+    """The 填报规则 of the 填报说明 sheet, as ``[collect]`` applies them."""
+    c = config.collect
+    return filling_rules(c.require_progress_when_done, c.no_future_completion)
+
+
 def cover_letter(config: Config, batch: Batch, unit: UnitRow, assignments: Sequence[AssignmentRow],
                  tasks: Mapping[int, Task], workbook_name: str, today: dt.date | None = None) -> Letter:
-    """The distribution message: how many tasks, the deadline, how to fill in and return."""
+    """The distribution message: how many tasks, the deadline, how to fill in and return, and the
+    rules that get an answer refused."""
     today = today or dt.date.today()
     lead = sum(1 for a in assignments if a.role == "牵头")
     n = len(assignments)
     deadline = cn_date(batch.deadline)
-    subject = f"【督办】{batch.title}——请{unit.name}于{batch.deadline.month}月{batch.deadline.day}日前填报落实情况"
-    intro = (f"现将《{batch.title}》中涉及贵单位的 {n} 项任务（牵头 {lead} 项、责任 {n - lead} 项）发给你们，"
-             f"请于 {deadline} 前填报落实情况。")
+    subject = f"【督办】{batch.title}——请{unit.name}于{_cn_day(batch.deadline)}前填报落实情况"
+    intro = (f"现将《{batch.title}》中涉及你单位的{n}项任务（牵头{lead}项、责任{n - lead}项）发给你单位，"
+             f"请于{deadline}前填报落实情况。")
+    dated = sum(1 for a in assignments if (t := tasks.get(a.task)) is not None and t.deadline)
+    if dated:
+        intro += f"其中{dated}项任务有各自的完成时限，见工作簿“完成时限”列，请按时限完成。"
     steps = [
-        f"1. 打开附件“{workbook_name}”（WPS、Excel 均可），在“任务清单”工作表中逐项填写黄色表头的列："
+        f"1.打开附件“{workbook_name}”（WPS、Excel均可），在“任务清单”工作表中逐项填写黄色表头的列："
         "落实情况（从下拉列表选择）、工作进展及成效、完成时间、佐证材料、存在问题及下步打算。",
-        "2. 在表格上方填写填报联系人和联系电话。",
-        "3. 请勿增删行列、修改序号和任务内容；可以另存为 .xls 或修改文件名。",
-        f"4. 保存后直接回复本邮件，把填好的工作簿作为附件发回（{_reply_address(config)}）。"
+        "2.在表格上方填写填报联系人和联系电话。",
+        "3.请勿增删行列、修改序号和任务内容；可以另存为.xls或修改文件名。",
+        f"4.保存后直接回复本邮件，把填好的工作簿作为附件发回（{_reply_address(config)}）。"
         "收到后系统会自动回复回执，列出需要修改的地方。",
     ]
     rows = []
     for a in assignments:
         t = tasks.get(a.task)
-        rows.append((a.task, t.title if t else "", a.role + ("（" + a.note + "）" if a.note else "")))
-    text_rows = [f"  {no}. [{role}] {_short(title, 80)}" for no, title, role in rows]
+        rows.append((a.task, t.title if t else "", a.role + ("（" + a.note + "）" if a.note else ""),
+                     (t.deadline or "") if t else ""))
+    show_due = any(r[3] for r in rows)
+    text_rows = [f"  {no}.[{role}]{_short(title, 80)}" + (f"（完成时限：{due}）" if due else "")
+                 for no, title, role, due in rows]
+    headers = ("序号", "工作任务", "本单位角色", *(("完成时限",) if show_due else ()))
+    html_rows = [r if show_due else r[:3] for r in rows]
     text = "\n".join([
-        f"{unit.name}：", "", intro, "", "填报方法：", *steps, "", f"贵单位的任务（共 {n} 项）：", *text_rows, "",
-        _contact_line(config), "", *_signature(config, today),
+        f"{unit.name}：", "", intro, "", "填报方法：", *steps, "", "填报规则（不符合的内容不予采用）：", *rules(config), "",
+        f"你单位的任务（共{n}项）：", *text_rows, "", _contact_line(config), "", *_signature(config, today),
     ]) + "\n"
     body = _html_doc([
-        f"{unit.name}：", intro, "填报方法：", *steps,
-        f"贵单位的任务（共 {n} 项）：", _html_table(("序号", "工作任务", "本单位角色"), rows),
+        f"{unit.name}：", intro, "填报方法：", *steps, "填报规则（不符合的内容不予采用）：", *rules(config),
+        f"你单位的任务（共{n}项）：", _html_table(headers, html_rows),
         _contact_line(config), *_signature(config, today),
     ])
     return Letter(subject, text, body)
@@ -140,7 +163,7 @@ def _problem_where(p: Mapping[str, Any]) -> str:
     if p.get("sheet") or p.get("cell"):
         bits.append(f"{p.get('sheet') or ''}{'!' if p.get('sheet') and p.get('cell') else ''}{p.get('cell') or ''}")
     if p.get("task_number"):
-        bits.append(f"第 {p['task_number']} 项")
+        bits.append(f"第{p['task_number']}项")
     if p.get("field"):
         column = DEFAULT_LAYOUT.column(str(p["field"]))
         bits.append(column.header if column else str(p["field"]))
@@ -149,12 +172,12 @@ def _problem_where(p: Mapping[str, Any]) -> str:
 
 def _tasks_phrase(value: Any) -> str:
     if isinstance(value, int):
-        return f"，涉及 {value} 项任务" if value else ""
+        return f"，涉及{value}项任务" if value else ""
     if isinstance(value, Iterable) and not isinstance(value, str | bytes):
         numbers = sorted({int(v) for v in value})
         if numbers:
             shown = "、".join(str(v) for v in numbers[:20]) + ("等" if len(numbers) > 20 else "")
-            return f"（第 {shown} 项任务）"
+            return f"（第{shown}项任务）"
     return ""
 
 
@@ -177,13 +200,13 @@ def receipt_letter(config: Config, batch: Batch | None, unit: UnitRow, result: A
     text_problems = [f"  {i}. [{kind}] {where + '：' if where else ''}{msg}" for i, kind, where, msg in rows]
     if result.outcome == "accepted":
         accepted = int(getattr(result, "rows_accepted", 0) or 0)
-        subject = f"【回执】已收到{unit.name}报送的{title}填报表，接收 {accepted} 行"
+        subject = f"【回执】已收到{unit.name}报送的{title}填报表，接收{accepted}行"
         if problems:
-            subject += f"，{len(problems)} 处请核改" if errors else f"，{len(problems)} 处请核实"
-        lead = (f"{config.office.name}已于 {when} 收到贵单位报送的文件“{name}”，已接收 {accepted} 行填报内容"
+            subject += f"，{len(problems)}处请核改" if errors else f"，{len(problems)}处请核实"
+        lead = (f"{config.office.name}已于{when}收到你单位报送的文件“{name}”，已接收{accepted}行填报内容"
                 f"{_tasks_phrase(getattr(result, 'tasks_accepted', None))}。")
         if problems:
-            ask = (f"以下 {len(problems)} 处请修改或核实后，在原文件上更正并重新发送（已接收的内容不会丢失，"
+            ask = (f"以下{len(problems)}处请修改或核实后，在原文件上更正并重新发送（已接收的内容不会丢失，"
                    "以最新报送为准）：")
             parts = [lead, ask]
         else:
@@ -191,10 +214,10 @@ def receipt_letter(config: Config, batch: Batch | None, unit: UnitRow, result: A
     else:
         subject = f"【回执】{unit.name}报送的文件未能接收，请修改后重新报送"
         reason = str(getattr(result, "reason", "") or "文件无法识别")
-        lead = f"{config.office.name}已于 {when} 收到贵单位报送的文件“{name}”，但未能接收：{reason}"
+        lead = f"{config.office.name}已于{when}收到你单位报送的文件“{name}”，但未能接收：{reason}"
         parts = [lead]
         if problems:
-            parts.append(f"具体问题（{len(problems)} 处）：")
+            parts.append(f"具体问题（{len(problems)}处）：")
         ask = ("请使用办公室下发的工作簿填报（可在原工作簿上修改），保存后重新作为附件发送。"
                "如找不到原工作簿，请回复本邮件索取。")
     tail = [_contact_line(config), *_signature(config, clock.local(now).date())]
@@ -213,36 +236,64 @@ def receipt_letter(config: Config, batch: Batch | None, unit: UnitRow, result: A
 # --------------------------------------------------------------------------- reminders
 
 
+def _group_head(deadline: dt.date, is_batch: bool, days_left: int, today: dt.date) -> str:
+    """「完成时限2021年6月30日（已逾期3个工作日）」 for one due date of a reminder."""
+    what = "报送截止" if is_batch else "完成时限"
+    if days_left < 0:
+        state = f"已逾期{-days_left}个工作日"
+    elif deadline == today:
+        state = "今天到期"
+    else:
+        state = f"还有{days_left}个工作日"
+    return f"{what}{_cn_day(deadline)}（{state}）"
+
+
+def _task_state(t: Any) -> str:
+    """What the office knows of one unfinished task: never answered, refused (and why), or its answer."""
+    if t.refused:
+        return f"已报送但未通过：{t.refused}"
+    return t.status or "未报送"
+
+
 def reminder_letter(config: Config, batch: Batch, reminder: Any, today: dt.date, attached: str | None) -> Letter:
-    """A reminder listing the unit's unfinished tasks (``reminder``: :class:`automation.remind.Reminder`)."""
+    """A reminder listing the unit's unfinished tasks by due date (``reminder``:
+    :class:`automation.remind.Reminder`), each with its real state."""
     r = reminder
     n = len(r.tasks)
-    deadline = cn_date(batch.deadline)
-    if r.kind == "escalate":
-        subject = f"【逾期督办】{batch.title}——{r.unit}已逾期 {r.overdue_days} 个工作日，尚有 {n} 项未完成"
-        lead = (f"《{batch.title}》报送截止日期为 {deadline}，贵单位已逾期 {r.overdue_days} 个工作日，"
-                f"仍有 {n} 项任务未报送或未完成。本提醒已抄送督查部门，请抓紧办理并报送。")
-    elif r.kind == "overdue":
-        subject = f"【逾期提醒】{batch.title}——{r.unit}已逾期 {r.overdue_days} 个工作日，尚有 {n} 项未完成"
-        lead = (f"《{batch.title}》报送截止日期为 {deadline}，贵单位已逾期 {r.overdue_days} 个工作日，"
-                f"仍有 {n} 项任务未报送或未完成，请尽快报送。")
+    due = getattr(r, "deadline", None) or batch.deadline
+    round_no = getattr(r, "round", None)
+    about = f"第{round_no}期进展报送截止日期为" if round_no else (
+        "报送截止日期为" if due == batch.deadline else "部分任务的完成时限为")
+    when = cn_date(due)
+    refused = sum(1 for t in r.tasks if getattr(t, "refused", ""))
+    open_text = f"仍有{n}项任务未报送或未完成" + (f"（其中{refused}项已报送但未通过审核）" if refused else "")
+    if r.kind in ("escalate", "overdue"):
+        tag = "逾期督办" if r.kind == "escalate" else "逾期提醒"
+        subject = f"【{tag}】{batch.title}——{r.unit}已逾期{r.overdue_days}个工作日，尚有{n}项未完成"
+        lead = f"《{batch.title}》{about}{when}，你单位已逾期{r.overdue_days}个工作日，{open_text}。"
+        lead += "本提醒已抄送督查部门，请抓紧办理并报送。" if r.kind == "escalate" else "请尽快报送。"
     elif r.kind == "before" and r.days_left == 0:
-        subject = f"【督办提醒】{batch.title}——今天截止，{r.unit}尚有 {n} 项未完成"
-        lead = f"《{batch.title}》报送截止日期为今天（{deadline}），贵单位尚有 {n} 项任务未报送或未完成，请于今天内报送。"
+        subject = f"【督办提醒】{batch.title}——今天截止，{r.unit}尚有{n}项未完成"
+        lead = f"《{batch.title}》{about}今天（{when}），你单位{open_text}，请于今天内报送。"
     elif r.kind == "before":
-        subject = f"【督办提醒】{batch.title}——距截止还有 {r.days_left} 个工作日，{r.unit}尚有 {n} 项未完成"
-        lead = (f"《{batch.title}》报送截止日期为 {deadline}，距截止还有 {r.days_left} 个工作日，"
-                f"贵单位尚有 {n} 项任务未报送或未完成，请按时报送。")
+        subject = f"【督办提醒】{batch.title}——距截止还有{r.days_left}个工作日，{r.unit}尚有{n}项未完成"
+        lead = f"《{batch.title}》{about}{when}，距截止还有{r.days_left}个工作日，你单位{open_text}，请按时报送。"
     else:
-        subject = f"【督办提醒】{batch.title}——{r.unit}尚有 {n} 项任务未完成（{batch.deadline.month}月{batch.deadline.day}日截止）"
-        lead = f"《{batch.title}》报送截止日期为 {deadline}。贵单位尚有 {n} 项任务未报送或未完成，请按时报送。"
-    rows = [(t.task, _short(t.title, 80), t.role, t.status or "未报送",
-             _cn_time(clock.parse(t.submitted_at)) if t.submitted_at else "—") for t in r.tasks]
-    how = ("附件是贵单位的工作簿，已预填最近一次报送的内容，请在其中更新后作为附件回复本邮件。"
-           if attached else f"请在下发的工作簿中填写后作为附件回复至 {_reply_address(config)}。")
+        subject = f"【督办提醒】{batch.title}——{r.unit}尚有{n}项任务未完成（{_cn_day(due)}截止）"
+        lead = f"《{batch.title}》{about}{when}。你单位{open_text}，请按时报送。"
+    groups = [(g.deadline, g.batch, g.days_left, g.tasks) for g in getattr(r, "groups", ())] or [
+        (batch.deadline, True, r.days_left if r.days_left is not None else -r.overdue_days, r.tasks)]
+    how = ("附件是你单位的工作簿，已预填最近一次报送的内容；未通过的内容已原样填回并以红色标出、附有说明，"
+           "请在其中改正、更新后作为附件回复本邮件。" if attached else
+           f"请在下发的工作簿中填写后作为附件回复至{_reply_address(config)}。")
     tail = [_contact_line(config), *_signature(config, today)]
-    text_rows = [f"  {no}. {title}  [{role}]  当前：{status}" for no, title, role, status, _when in rows]
-    text = "\n".join([f"{r.unit}：", "", lead, "", "未完成的任务：", *text_rows, "", how, "", *tail]) + "\n"
-    body = _html_doc([f"{r.unit}：", lead, "未完成的任务：",
-                      _html_table(("序号", "工作任务", "本单位角色", "当前落实情况", "最近报送"), rows), how, *tail])
-    return Letter(subject, text, body)
+    text_lines = [f"{r.unit}：", "", lead, "", "未完成的任务："]
+    html_parts: list[str] = [f"{r.unit}：", lead, "未完成的任务："]
+    for deadline, is_batch, days_left, tasks in groups:
+        head = _group_head(deadline, is_batch, days_left, today)
+        rows = [(t.task, _short(t.title, 80), t.role, _task_state(t),
+                 _cn_time(clock.parse(t.submitted_at)) if t.submitted_at else "—") for t in tasks]
+        text_lines += [head, *(f"  {no}.{title}[{role}]当前：{state}" for no, title, role, state, _w in rows)]
+        html_parts += [head, _html_table(("序号", "工作任务", "本单位角色", "当前落实情况", "最近报送"), rows)]
+    text = "\n".join([*text_lines, "", how, "", *tail]) + "\n"
+    return Letter(subject, text, _html_doc([*html_parts, how, *tail]))

@@ -10,7 +10,7 @@ from automation import clock
 from automation.config import Config
 from automation.ledger import Ledger
 from automation.ledger.records import CurrentAnswer
-from automation.progress.summary import effective_status, load_snapshot
+from automation.progress.summary import round_window, effective_status, load_snapshot
 
 __all__ = ["status_summary", "assignment_json", "ASSIGNMENT_KEYS"]
 
@@ -32,17 +32,23 @@ def assignment_json(row: CurrentAnswer) -> dict[str, Any]:
     }
 
 
-def status_summary(config: Config, ledger: Ledger, now: dt.datetime) -> dict[str, Any]:
+def status_summary(config: Config, ledger: Ledger, now: dt.datetime, round_number: int | None = None) -> dict[str, Any]:
     """The ``automation status --json`` object: batch, deadline, working days left, completion, per-task
-    lines, per-unit counts (worst first) and every assignment's current answer."""
+    lines, per-unit counts (worst first) and every assignment's current answer.
+
+    ``round_number`` (``status --round N``): that reporting round — a past one as it stood at the end
+    of its deadline day, with each unit's 本期已报送 / 本期未报送.
+    """
     with ledger.reading():
-        snap = load_snapshot(config, ledger, now)
-        assignments = [assignment_json(r) for r in ledger.current_answers(snap.batch.id)]
+        snap = load_snapshot(config, ledger, now, round_number)
+        before = round_window(snap.round)[1] if snap.past and snap.round else None
+        assignments = [assignment_json(r) for r in ledger.current_answers(snap.batch.id, before=before)]
     info = snap.deadline
+    shown = snap.round
     return {
         "batch": snap.batch.title,
         "deadline": info.deadline.isoformat(),
-        "now": clock.iso(now),
+        "now": clock.iso(snap.now),
         "days_left": info.days_left,
         "deadline_passed": info.passed,
         "completion": round(snap.overall.completion, 4),
@@ -50,9 +56,12 @@ def status_summary(config: Config, ledger: Ledger, now: dt.datetime) -> dict[str
         "tasks": [
             {"task": t.number, "title": t.title, "status": r.headline, "summary": r.summary, "text": r.text(),
              "done": r.counts.done, "applicable": r.counts.applicable, "unreported": r.counts.unreported,
-             "unfinished_units": r.unfinished_units()}
+             "unfinished_units": r.unfinished_units(), "deadline": t.deadline, **snap.dues[t.number].to_json()}
             for t in snap.tasks for r in [snap.rollups[t.number]]
         ],
+        "overdue_tasks": len(snap.overdue_tasks),
+        "round": {**shown.to_json(), "past": snap.past} if shown else None,
+        "rounds": [r.to_json() for r in snap.rounds],
         "units": [u.to_json() for u in snap.units],
         "assignments": assignments,
     }

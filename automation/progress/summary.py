@@ -23,6 +23,12 @@ Definitions (documented in the README, tested in tests/test_report.py):
 - a task's due date is its own 完成时限 where the table names a date, else the batch deadline; an
   assignment is overdue when its due date has passed and it is not finished; it was finished on
   time when it is 不适用, or 已完成 with a 完成时间 (else the receipt date) on or before its due date;
+- a task is overdue when its due date has passed and some unit has not finished it; its overdue
+  working days are those in (due date, today];
+- reporting rounds (``[rounds]``, :mod:`automation.rounds`): the snapshot of round *k* is the
+  answers as they stood at the end of its deadline day, and a unit *reported in the round* when it
+  answered at least one task in the round's window; a unit that sent nothing in a round that has
+  closed is 「本期未报送」 (and red) in that round, whatever it answered before;
 - the score (综合得分, 0–100, ranked within each unit kind) = 50 × completion + 30 × on-time rate
   + 20 × reporting rate, where the on-time rate counts the assignments whose due date has passed
   (the completion when none has yet) and the reporting rate is reported ÷ assigned — so a unit that
@@ -41,6 +47,7 @@ from automation import clock
 from automation.config import Config
 from automation.ledger import Ledger
 from automation.model import Batch, Task
+from automation.rounds import Round, batch_rounds, current_round, round_cutoff
 from automation.text import STATUS_OPTIONS, canonical_status
 from automation.units import ROLE_LEAD
 from automation.workdays import WorkCalendar
@@ -48,9 +55,10 @@ from automation.workdays import WorkCalendar
 __all__ = [
     "DONE", "IN_PROGRESS", "NOT_STARTED", "NOT_APPLICABLE", "UNREPORTED", "STATUSES", "FINISHED",
     "LEVELS", "LEVEL_NAMES",
-    "Counts", "TaskRollup", "UnitProgress", "DeadlineInfo", "Snapshot",
+    "Counts", "TaskRollup", "UnitProgress", "DeadlineInfo", "Snapshot", "TaskDue", "ROUND_MISSED", "ROUND_REPORTED",
     "effective_status", "count_statuses", "task_headline", "task_summary", "rollup_task", "unit_level",
     "worst_first_key", "deadline_info", "task_due_date", "role_text", "unit_list_text", "load_snapshot",
+    "snapshot_round", "round_window",
     "iter_history", "fmt_time",
 ]
 
@@ -63,6 +71,7 @@ FINISHED = frozenset({DONE, NOT_APPLICABLE})
 UNFINISHED_ORDER = (IN_PROGRESS, NOT_STARTED, UNREPORTED)
 
 LEVELS = ("red", "yellow", "green")
+ROUND_REPORTED, ROUND_MISSED = "本期已报送", "本期未报送"
 LEVEL_NAMES = {"red": "红", "yellow": "黄", "green": "绿"}
 _LEVEL_RANK = {lvl: i for i, lvl in enumerate(LEVELS)}
 
@@ -287,9 +296,26 @@ class UnitProgress:
     contact: str = ""
     phone: str = ""
     rank: int = 0                   # within its kind, by score (1 = best)
+    periodic: bool = False          # the batch has reporting rounds
+    round_reported: int = 0         # tasks answered in the round viewed
+    round_closed: bool = False      # … and that round's deadline has passed
+
+    @property
+    def round_state(self) -> str:
+        """本期已报送 / 本期未报送 in a batch with rounds, else ""."""
+        if not self.periodic:
+            return ""
+        return ROUND_REPORTED if self.round_reported else ROUND_MISSED
+
+    @property
+    def round_missed(self) -> bool:
+        """Sent nothing in a round that has closed."""
+        return self.periodic and self.round_closed and not self.round_reported
 
     @property
     def level(self) -> str:
+        if self.round_missed:
+            return "red"
         return unit_level(self.counts, self.overdue or self.overdue_tasks > 0)
 
     @property
@@ -310,7 +336,8 @@ class UnitProgress:
             "last_submission": self.last_submission, "reminders": self.reminders,
             "overdue": self.overdue, "overdue_workdays": self.overdue_workdays, "level": self.level,
             "overdue_tasks": self.overdue_tasks, "on_time_rate": round(self.on_time_rate, 4),
-            "score": self.score, "rank": self.rank,
+            "score": self.score, "rank": self.rank, "round_reported": self.round_reported,
+            "round_state": self.round_state,
         }
 
 
@@ -343,6 +370,21 @@ def worst_first_key(u: UnitProgress) -> tuple[int, float, int, int]:
     return (_LEVEL_RANK[u.level], u.counts.completion, -u.counts.unreported, u.order)
 
 
+@dataclass(frozen=True)
+class TaskDue:
+    """When one task falls due and whether it is overdue."""
+
+    number: int
+    due: dt.date
+    own: bool               # the task table gave it its own 完成时限 date (else: the batch deadline)
+    overdue: bool           # the date has passed and some unit has not finished it
+    overdue_workdays: int
+    unfinished: int         # units that have not finished it
+
+    def to_json(self) -> dict[str, Any]:
+        return {"due_date": self.due.isoformat(), "overdue": self.overdue, "overdue_workdays": self.overdue_workdays}
+
+
 @dataclass
 class Snapshot:
     """Everything derived for one batch at one moment (the report's and status's common input)."""
@@ -358,6 +400,18 @@ class Snapshot:
     matrix: dict[int, dict[int, str]]             # task -> unit_id -> status
     groups: dict[str, tuple[str, ...]]
     kinds: dict[int, str] = field(default_factory=dict)   # unit_id -> registry kind
+    dues: dict[int, TaskDue] = field(default_factory=dict)  # task -> due date and overdue
+    rounds: list[Round] = field(default_factory=list)     # every reporting round (one: the batch)
+    round: Round | None = None                            # the round this snapshot is of
+    past: bool = False                                    # a past round (as of its deadline), not now
+
+    @property
+    def periodic(self) -> bool:
+        return len(self.rounds) > 1
+
+    @property
+    def overdue_tasks(self) -> list[TaskDue]:
+        return [d for d in self.dues.values() if d.overdue]
 
     def task_counts(self) -> dict[str, int]:
         """How many tasks have each headline."""
@@ -367,9 +421,47 @@ class Snapshot:
         return out
 
 
-def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
-    """Read the batch's assignments and current statuses (only the columns needed) and derive all."""
+def snapshot_round(config: Config, batch: Batch, now: dt.datetime, number: int | None) -> tuple[
+        list[Round], Round, bool]:
+    """The batch's rounds, the one to show (``number``, else the current one) and whether it is a
+    past round; a round that has not begun yet is refused."""
+    from automation.errors import InputError
+
+    rounds = batch_rounds(config.rounds, clock.parse(batch.created_at).date(), batch.deadline)
+    today = clock.local(now).date()
+    current = current_round(rounds, today)
+    if number is None:
+        return rounds, current, False
+    if len(rounds) == 1 and number != 1:
+        raise InputError("本批没有设定期报送（config.toml [rounds] cadence = \"none\"），整个批次就是第1期。")
+    if not 1 <= number <= len(rounds):
+        raise InputError(f"本批共有{len(rounds)}期报送（config.toml [rounds]），没有第{number}期。")
+    r = rounds[number - 1]
+    if r.number > current.number:
+        raise InputError(f"第{number}期（{r.deadline.isoformat()}截止）还没有开始，当前是第{current.number}期。")
+    return rounds, r, r.number < current.number
+
+
+def round_window(r: Round) -> tuple[str | None, str | None]:
+    """The ISO bounds [after, before) of the answers received in a round."""
+    def day_start(day: dt.date) -> str:
+        return clock.iso(dt.datetime.combine(day, dt.time(), tzinfo=clock.TZ))
+
+    after = day_start(r.start + dt.timedelta(days=1)) if r.start else None
+    return after, None if r.last else day_start(round_cutoff(r))
+
+
+def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime, round_number: int | None = None) -> Snapshot:
+    """Read the batch's assignments and current statuses (only the columns needed) and derive all.
+
+    ``round_number``: the snapshot of that reporting round — for a past round the answers as they
+    stood at the end of its deadline day, and the time of the snapshot is then.
+    """
     batch = ledger.require_batch(config.batch.title)
+    rounds, shown, past = snapshot_round(config, batch, now, round_number)
+    after, before = round_window(shown)
+    if past:
+        now = dt.datetime.combine(shown.deadline, dt.time(23, 59, 59), tzinfo=clock.TZ)
     calendar = WorkCalendar.from_config(config.remind)
     info = deadline_info(batch.deadline, now, calendar)
     tasks = ledger.tasks(batch.id)
@@ -381,7 +473,7 @@ def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
     per_unit: dict[int, list[str]] = {}
     matrix: dict[int, dict[int, str]] = {}
     for task, unit_id, unit, role, status, lead_progress, completed_on, received_at in ledger.iter_statuses(
-            batch.id, ROLE_LEAD):
+            batch.id, ROLE_LEAD, before if past else None):
         status = effective_status(status)
         due = due_dates.get(task, batch.deadline)
         if today > due:
@@ -410,7 +502,18 @@ def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
         for k, v in c.by_status.items():
             overall.by_status[k] += v
     rollups = {t.number: rollup_task(t.number, per_task.get(t.number, ())) for t in tasks}
+    dues = {}
+    for t in tasks:
+        due = due_dates[t.number]
+        c = rollups[t.number].counts
+        unfinished = c.assigned - c.done - c[NOT_APPLICABLE]
+        late = today > due and unfinished > 0
+        dues[t.number] = TaskDue(t.number, due, bool(t.due_date), late,
+                                 calendar.workdays_between(due, today) if late else 0, unfinished)
 
+    periodic = len(rounds) > 1
+    in_round = ledger.answered_between(batch.id, after, before) if periodic else {}
+    closed = past or today > shown.deadline
     last = ledger.last_accepted(batch.id)
     reminders = ledger.sent_counts(batch.id, "remind")
     units: list[UnitProgress] = []
@@ -418,15 +521,16 @@ def load_snapshot(config: Config, ledger: Ledger, now: dt.datetime) -> Snapshot:
     for order, u in enumerate(ledger.assigned_units(batch.id)):
         counts = counts_by_unit.get(u.id, Counts())
         overdue = info.passed and not counts.finished
-        due, on_time, late = timing.get(u.id, (0, 0, 0))
+        due, on_time, late_n = timing.get(u.id, (0, 0, 0))
         units.append(UnitProgress(u.id, u.name, u.kind, order, counts, last.get(u.id), reminders.get(u.id, 0),
-                                  overdue, info.overdue_workdays if overdue else 0, due, on_time, late,
-                                  u.contact, u.phone))
+                                  overdue, info.overdue_workdays if overdue else 0, due, on_time, late_n,
+                                  u.contact, u.phone, periodic=periodic, round_reported=in_round.get(u.id, 0),
+                                  round_closed=closed))
         unit_order.append((u.id, u.name))
     _rank(units)
     units.sort(key=worst_first_key)
     return Snapshot(batch, now, info, tasks, rollups, units, overall, unit_order, matrix, dict(config.groups),
-                    {u.unit_id: u.kind for u in units})
+                    {u.unit_id: u.kind for u in units}, dues, rounds, shown, past)
 
 
 # --------------------------------------------------------------------------- streamed history

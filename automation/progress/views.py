@@ -14,9 +14,18 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from automation import clock
 from automation.config import Config
 from automation.ledger import Ledger
-from automation.ledger.records import AnswerRecord, HistoryRecord, MessageRecord, Revision, SubmissionRecord
+from automation.ledger.records import (
+    AnswerRecord,
+    HistoryRecord,
+    MessageRecord,
+    Refusal,
+    Revision,
+    SubmissionRecord,
+    refusal_for,
+)
 from automation.model import Task, UnitRow
 from automation.progress.summary import (
     DONE,
@@ -36,7 +45,10 @@ from automation.progress.summary import (
     load_snapshot,
     role_text,
     rollup_task,
+    task_due_date,
 )
+from automation.progress.periods import KIND_ALL, RoundProgress, round_progress
+from automation.rounds import Round, batch_rounds, round_of
 from automation.units import ROLE_LEAD
 from automation.workdays import WorkCalendar
 
@@ -44,7 +56,7 @@ __all__ = [
     "UnitLine", "Overview", "overview", "TaskLine", "SectionGroup", "TaskTable", "task_table",
     "AnswerLine", "TaskView", "task_view", "RegistryLine", "Registry", "registry_view", "UnitView", "unit_view",
     "ReminderNote", "unit_state", "CHART_UNITS", "HEADLINE_LEVEL", "STATUS_KEYS", "IntakeView", "intake_view",
-    "overview_from", "group_tasks",
+    "overview_from", "group_tasks", "OverdueLine", "TrendLine", "RoundsView", "overdue_lines", "rounds_view",
 ]
 
 #: How many units the overview's completion chart shows at most (the worst ones), as in the report.
@@ -81,6 +93,10 @@ class UnitLine:
     last_submission: str | None
     reminders: int
     overdue_workdays: int
+    overdue_tasks: int = 0     # its assignments past their own due date, unfinished
+    score: float = 0.0         # 综合得分
+    rank: int = 0              # within its kind
+    round_state: str = ""      # 本期已报送 / 本期未报送 (a batch with rounds)
 
     @property
     def level_name(self) -> str:
@@ -92,7 +108,40 @@ class UnitLine:
         counts = {STATUS_KEYS[s]: c[s] for s in STATUSES}
         counts.update(assigned=c.assigned, applicable=c.applicable, reported=c.reported)
         return cls(u.unit_id, u.name, u.kind, u.level, unit_state(c, u.overdue), c.completion, counts,
-                   u.last_submission, u.reminders, u.overdue_workdays)
+                   u.last_submission, u.reminders, u.overdue_workdays, u.overdue_tasks, u.score, u.rank,
+                   u.round_state)
+
+
+@dataclass(frozen=True)
+class OverdueLine:
+    """A task past its due date with units still unfinished."""
+
+    number: int
+    title: str
+    deadline: str             # as the table wrote it, else the date
+    due: dt.date
+    overdue_workdays: int
+    unfinished: int
+
+
+@dataclass(frozen=True)
+class TrendLine:
+    """One series of the trend chart: a unit kind's completion at the end of each round so far."""
+
+    name: str
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class RoundsView:
+    """定期报送 at a glance: the current round, who reported in it, and the trend."""
+
+    current: Round
+    total: int
+    reported_units: int           # units that answered something in the current round
+    units: int
+    labels: list[str]             # 第1期 … up to the current round
+    trend: list[TrendLine]
 
 
 @dataclass(frozen=True)
@@ -109,6 +158,8 @@ class Overview:
     units: list[UnitLine]               # worst first
     levels: dict[str, int]              # red / yellow / green → units
     states: dict[str, int]              # 已完成 / 未报送 / 逾期 / 推进中 → units
+    overdue: list[OverdueLine] = field(default_factory=list)   # tasks past their due date, earliest first
+    rounds: RoundsView | None = None    # a batch with reporting rounds
 
     @property
     def chart_units(self) -> list[UnitLine]:
@@ -126,7 +177,27 @@ def _counts_dict(c: Counts) -> dict[str, int]:
     return out
 
 
-def overview_from(snap: Snapshot) -> Overview:
+def overdue_lines(snap: Snapshot) -> list[OverdueLine]:
+    titles = {t.number: t for t in snap.tasks}
+    lines = [OverdueLine(d.number, titles[d.number].title, titles[d.number].deadline or d.due.isoformat(), d.due,
+                         d.overdue_workdays, d.unfinished) for d in snap.overdue_tasks]
+    return sorted(lines, key=lambda x: (x.due, x.number))
+
+
+def rounds_view(snap: Snapshot, progress: list[RoundProgress]) -> RoundsView | None:
+    """The rounds of a snapshot with :func:`~automation.progress.periods.round_progress` (None without rounds)."""
+    if not snap.periodic or snap.round is None or not progress:
+        return None
+    kinds: dict[str, list[int]] = {KIND_ALL: [uid for uid, _n in snap.unit_order]}
+    for uid, _n in snap.unit_order:
+        kinds.setdefault(snap.kinds.get(uid) or "其他单位", []).append(uid)
+    trend = [TrendLine(kind, [p.completion(ids) for p in progress]) for kind, ids in kinds.items()]
+    current = progress[-1]
+    return RoundsView(snap.round, len(snap.rounds), current.reported_units(), len(snap.unit_order),
+                      [p.round.name for p in progress], trend)
+
+
+def overview_from(snap: Snapshot, progress: list[RoundProgress] | None = None) -> Overview:
     """The overview of a snapshot (:func:`~automation.progress.summary.load_snapshot`)."""
     units = [UnitLine.of(u) for u in snap.units]
     levels = dict.fromkeys(("red", "yellow", "green"), 0)
@@ -135,14 +206,17 @@ def overview_from(snap: Snapshot) -> Overview:
         levels[u.level] += 1
         states[u.state] += 1
     return Overview(snap.batch.title, snap.now, snap.deadline, snap.overall.completion, _counts_dict(snap.overall),
-                    snap.task_counts(), len(snap.tasks), units, levels, states)
+                    snap.task_counts(), len(snap.tasks), units, levels, states, overdue_lines(snap),
+                    rounds_view(snap, progress or []))
 
 
 def overview(config: Config, ledger: Ledger, now: dt.datetime) -> Overview:
-    """总览 at ``now``: the snapshot ``automation status`` is computed from, without the per-assignment rows."""
+    """总览 at ``now``: the snapshot ``automation status`` is computed from, without the per-assignment rows
+    (and, for a batch with rounds, the progress of each round)."""
     with ledger.reading():
         snap = load_snapshot(config, ledger, now)
-    return overview_from(snap)
+        progress = round_progress(ledger, snap) if snap.periodic else []
+    return overview_from(snap, progress)
 
 
 # --------------------------------------------------------------------------- the task table
@@ -158,6 +232,9 @@ class TaskLine:
     headline: str
     summary: str
     level: str
+    due_date: dt.date | None = None     # its own 完成时限 as a date
+    overdue: bool = False
+    overdue_workdays: int = 0
 
 
 @dataclass(frozen=True)
@@ -205,8 +282,10 @@ def task_table(config: Config, ledger: Ledger, now: dt.datetime) -> TaskTable:
 
     def line(t: Task) -> TaskLine:
         r = snap.rollups[t.number]
+        d = snap.dues[t.number]
         return TaskLine(t.number, t.title, t.lead, t.responsible, t.deadline, r.headline, r.summary,
-                        HEADLINE_LEVEL.get(r.headline, "red"))
+                        HEADLINE_LEVEL.get(r.headline, "red"), d.due if d.own else None, d.overdue,
+                        d.overdue_workdays)
 
     return TaskTable(snap.batch.title, snap.batch.revision, sent, group_tasks(snap.tasks, line), revisions,
                      len(snap.tasks))
@@ -234,15 +313,24 @@ class AnswerLine:
     submitted_at: str | None
     submission_id: int | None
     source_file: str | None
+    deadline: str | None = None     # the task's 完成时限 as written
+    overdue: bool = False           # past its due date and not finished
+    refused: str = ""               # why the unit's latest return of it was refused
 
     @property
     def status_key(self) -> str:
         return STATUS_KEYS.get(self.status, "unreported")
 
     @classmethod
-    def of(cls, a: AnswerRecord) -> AnswerLine:
-        return cls(a.task, a.title, a.unit_id, a.unit, a.kind, a.role, role_text(a.role, a.note), effective_status(a.status),
-                   a.progress, a.completed_on, a.evidence, a.issues, a.submitted_at, a.submission_id, a.source_file)
+    def of(cls, a: AnswerRecord, task: Task | None = None, today: dt.date | None = None,
+           batch_deadline: dt.date | None = None, refused: str = "") -> AnswerLine:
+        status = effective_status(a.status)
+        overdue = False
+        if task is not None and today is not None and batch_deadline is not None:
+            overdue = today > task_due_date(task, batch_deadline) and status not in (DONE, NOT_APPLICABLE)
+        return cls(a.task, a.title, a.unit_id, a.unit, a.kind, a.role, role_text(a.role, a.note), status,
+                   a.progress, a.completed_on, a.evidence, a.issues, a.submitted_at, a.submission_id, a.source_file,
+                   task.deadline if task else None, overdue, refused)
 
 
 @dataclass(frozen=True)
@@ -258,6 +346,9 @@ class TaskView:
     counts: dict[str, int]
     level: str
     answers: list[AnswerLine]
+    due: dt.date | None = None           # its own 完成时限 as a date
+    overdue: bool = False
+    overdue_workdays: int = 0
 
 
 def task_view(config: Config, ledger: Ledger, now: dt.datetime, number: int) -> TaskView | None:
@@ -267,12 +358,23 @@ def task_view(config: Config, ledger: Ledger, now: dt.datetime, number: int) -> 
         task = next((t for t in ledger.tasks(batch.id) if t.number == number), None)
         if task is None:
             return None
-        answers = [AnswerLine.of(a) for a in ledger.task_answers(batch.id, number)]
+        refusals: dict[int, list[Refusal]] = {}
+        for f in ledger.refusals(batch.id):
+            if f.task in (None, number):
+                refusals.setdefault(f.unit_id, []).append(f)
+        today = clock.local(now).date()
+        answers = [AnswerLine.of(a, task, today, batch.deadline,
+                                 refusal_for(refusals.get(a.unit_id, []), number, a.submitted_at))
+                   for a in ledger.task_answers(batch.id, number)]
     # The report's cell: rows of (unit, role, status, progress of a lead unit) in assignment order.
     rows = [(a.unit, a.role, a.status, a.progress if a.role == ROLE_LEAD else "") for a in answers]
     r = rollup_task(number, rows)
+    due = task_due_date(task, batch.deadline)
+    late = today > due and not r.counts.finished
+    calendar = WorkCalendar.from_config(config.remind)
     return TaskView(batch.title, task, r.headline, r.summary, r.text(), r.unfinished_text(config.groups),
-                    _counts_dict(r.counts), HEADLINE_LEVEL.get(r.headline, "red"), answers)
+                    _counts_dict(r.counts), HEADLINE_LEVEL.get(r.headline, "red"), answers,
+                    due if task.due_date else None, late, calendar.workdays_between(due, today) if late else 0)
 
 
 # --------------------------------------------------------------------------- the registry
@@ -282,6 +384,7 @@ def task_view(config: Config, ledger: Ledger, now: dt.datetime, number: int) -> 
 class RegistryLine:
     unit: UnitRow
     assignments: int
+    progress: UnitLine | None = None    # its 单位进度 row (score, rank, overdue tasks), when it has tasks
 
     @property
     def missing_email(self) -> bool:
@@ -301,10 +404,13 @@ class Registry:
         return [u for u in self.units if u.missing_email and u.assignments]
 
 
-def registry_view(config: Config, ledger: Ledger) -> Registry:
+def registry_view(config: Config, ledger: Ledger, now: dt.datetime | None = None) -> Registry:
+    """The registry; with ``now``, each unit's 单位进度 row too (综合得分, 类内排名: the snapshot's)."""
     batch = ledger.require_batch(config.batch.title)
-    counts = ledger.assignment_counts(batch.id)
-    lines = [RegistryLine(u, counts.get(u.id, 0)) for u in ledger.units()]
+    with ledger.reading():
+        counts = ledger.assignment_counts(batch.id)
+        progress = {u.unit_id: UnitLine.of(u) for u in load_snapshot(config, ledger, now).units} if now else {}
+        lines = [RegistryLine(u, counts.get(u.id, 0), progress.get(u.id)) for u in ledger.units()]
     return Registry(batch.title, lines, dict(config.groups))
 
 
@@ -341,6 +447,9 @@ class UnitView:
     mails: list[MessageRecord]
     next_reminder: ReminderNote | None = None
     problems: dict[int, list[dict[str, Any]]] = field(default_factory=dict)   # submission id → problems
+    score: float = 0.0
+    overdue_tasks: int = 0
+    rounds: list[tuple[str, int, bool]] = field(default_factory=list)   # (round label, tasks answered, closed)
 
     @property
     def level_name(self) -> str:
@@ -358,7 +467,12 @@ def unit_view(config: Config, ledger: Ledger, now: dt.datetime, unit_id: int) ->
         unit = ledger.unit(unit_id)
         if unit is None:
             return None
-        tasks = [AnswerLine.of(a) for a in ledger.unit_answers(batch.id, unit_id)]
+        today = clock.local(now).date()
+        by_number = {t.number: t for t in ledger.tasks(batch.id)}
+        refusals = ledger.refusals(batch.id, unit_id)
+        tasks = [AnswerLine.of(a, by_number.get(a.task), today, batch.deadline,
+                               refusal_for(refusals, a.task, a.submitted_at))
+                 for a in ledger.unit_answers(batch.id, unit_id)]
         history = ledger.unit_history(batch.id, unit_id)
         files = ledger.unit_submissions(batch.id, unit_id)
         mails = ledger.message_records(batch.id, unit_id=unit_id)
@@ -367,11 +481,33 @@ def unit_view(config: Config, ledger: Ledger, now: dt.datetime, unit_id: int) ->
     info = deadline_info(batch.deadline, now, WorkCalendar.from_config(config.remind))
     counts = count_statuses(a.status for a in tasks)
     overdue = info.passed and not counts.finished
+    due = on_time = 0
+    for a in tasks:   # the snapshot's on-time rule for this unit's rows (summary.load_snapshot)
+        t = by_number.get(a.task)
+        d = task_due_date(t, batch.deadline) if t else batch.deadline
+        if today > d:
+            due += 1
+            on_time += a.status == NOT_APPLICABLE or (a.status == DONE and (
+                a.completed_on or (a.submitted_at or "")[:10] or "9") <= d.isoformat())
     progress = UnitProgress(unit.id, unit.name, unit.kind, 0, counts, last, reminders, overdue,
-                            info.overdue_workdays if overdue else 0)
+                            info.overdue_workdays if overdue else 0, due, on_time, sum(a.overdue for a in tasks))
     return UnitView(batch.title, unit, progress.level, unit_state(counts, overdue), counts.completion,
                     _counts_dict(counts), info, progress.overdue_workdays, last, reminders, tasks, history, files,
-                    mails, None, problems)
+                    mails, None, problems, progress.score, progress.overdue_tasks,
+                    _unit_rounds(config, batch, history, today))
+
+
+def _unit_rounds(config: Config, batch: Any, history: list[HistoryRecord], today: dt.date) -> list[
+        tuple[str, int, bool]]:
+    """Per round so far: how many tasks the unit answered in it (from its history)."""
+    rounds = batch_rounds(config.rounds, clock.parse(batch.created_at).date(), batch.deadline)
+    if len(rounds) < 2:
+        return []
+    answered: dict[int, set[int]] = {}
+    for h in history:
+        answered.setdefault(round_of(rounds, clock.parse(h.received_at).date()).number, set()).add(h.task)
+    return [(r.label(), len(answered.get(r.number, ())), today > r.deadline) for r in rounds
+            if r.start is None or r.start < today]
 
 
 # --------------------------------------------------------------------------- collection

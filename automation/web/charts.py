@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from automation.progress.summary import STATUSES
 
-__all__ = ["completion_chart", "status_bar", "LEVEL_FILL", "STATUS_FILL"]
+__all__ = ["completion_chart", "status_bar", "trend_chart", "LEVEL_FILL", "STATUS_FILL", "TREND_COLOURS"]
 
 LEVEL_FILL = {"red": "#c0392b", "yellow": "#e0a100", "green": "#3c8d40"}
 STATUS_FILL = {"已完成": "#3c8d40", "推进中": "#e0a100", "未启动": "#e07b39", "不适用": "#a5a5a5", "未填报": "#c0392b"}
@@ -64,5 +64,47 @@ def status_bar(counts: Mapping[str, int], title: str = "落实情况分布（分
         out.append(f'<rect x="{lx}" y="62" width="12" height="12" fill="{STATUS_FILL[s]}"/>'
                    f'<text x="{lx + 16}" y="73" class="label">{s} {counts.get(s, 0)}</text>')
         lx += 120
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+TREND_COLOURS = ("#404040", "#2f6fb5", "#e07b39", "#3c8d40", "#e0a100", "#7030a0")
+
+
+def trend_chart(labels: Sequence[str], series: Sequence[object], title: str = "各期完成率走势") -> Markup:
+    """Lines of completion over the rounds, one per unit kind (the first, all units, drawn thicker)."""
+    left, top, plot_w, plot_h = 44, 30, max(120, 70 * max(len(labels) - 1, 1)), 180
+    width, height = left + plot_w + 30, top + plot_h + 40 + 18 * len(series)
+    out = [f'<svg class="chart trend" role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" '
+           f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
+           f'<text x="0" y="16" class="chart-title">{escape(title)}</text>']
+
+    def x(i: int) -> float:
+        return left + (plot_w * i / (len(labels) - 1) if len(labels) > 1 else plot_w / 2)
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - v)
+
+    for pct in (0, 50, 100):
+        out.append(f'<line x1="{left}" y1="{y(pct / 100):.0f}" x2="{left + plot_w}" y2="{y(pct / 100):.0f}" '
+                   f'stroke="#ddd"/><text x="{left - 6}" y="{y(pct / 100) + 4:.0f}" text-anchor="end" '
+                   f'class="axis">{pct}%</text>')
+    for i, label in enumerate(labels):
+        out.append(f'<text x="{x(i):.0f}" y="{top + plot_h + 16}" text-anchor="middle" class="axis">'
+                   f'{escape(label)}</text>')
+    for j, s in enumerate(series):
+        colour = TREND_COLOURS[j % len(TREND_COLOURS)]
+        values = [float(v) for v in s.values]
+        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
+        out.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="{3 if j == 0 else 2}"/>')
+        for i, v in enumerate(values):
+            out.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"><title>{escape(str(s.name))} '
+                       f'{escape(labels[i])} {v:.1%}</title></circle>')
+        if j == 0 and values:
+            out.append(f'<text x="{x(len(values) - 1):.1f}" y="{y(values[-1]) - 8:.1f}" text-anchor="middle" '
+                       f'class="value">{values[-1]:.1%}</text>')
+        ly = top + plot_h + 34 + 18 * j
+        out.append(f'<rect x="{left}" y="{ly - 10}" width="12" height="12" fill="{colour}"/>'
+                   f'<text x="{left + 16}" y="{ly}" class="label">{escape(str(s.name))}</text>')
     out.append("</svg>")
     return Markup("".join(out))

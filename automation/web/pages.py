@@ -53,7 +53,7 @@ def register(app: Flask) -> None:  # noqa: C901 - one route each, nothing shared
     @app.get("/units")
     def units() -> Any:
         c = ctx()
-        return render_template("units.html", view=views.registry_view(c.config, c.ledger()), page="units")
+        return render_template("units.html", view=views.registry_view(c.config, c.ledger(), g.now), page="units")
 
     @app.get("/units/<int:unit_id>")
     def unit(unit_id: int) -> Any:
@@ -206,10 +206,11 @@ def register(app: Flask) -> None:  # noqa: C901 - one route each, nothing shared
     def report() -> Any:
         c, who = ctx(), actor()
         kind = request.form.get("kind", "report")
-        c.jobs.start("report", "生成汇总表", who.account,
+        name = actions.document_name(kind)
+        c.jobs.start("report", f"生成{name}", who.account,
                      lambda led, job: actions.make_report(c.config, led, g_now(c), actor=who, kind=kind,
                                                           progress=job.progress))
-        return done("已开始生成汇总表。", "report_page")
+        return done(f"已开始生成{name}。", "report_page")
 
     # ------------------------------------------------------------------ login
 

@@ -23,7 +23,7 @@ from automation.config import Config
 from automation.errors import InputError
 from automation.fsutil import atomic_write_bytes, safe_filename, sha256_bytes
 from automation.ledger import Ledger
-from automation.ledger.records import AssignmentRow, CurrentAnswer
+from automation.ledger.records import AssignmentRow, CurrentAnswer, Refusal
 from automation.model import Batch
 from automation.units import Registry
 from automation.workbook.layout import META_KEYS, META_MAGIC, SIGNATURE_KEY, Layout, sign
@@ -98,6 +98,17 @@ def metadata(batch: Batch, unit_id: int, unit_name: str, template_version: str, 
     return rows
 
 
+_FILL = ("status", "progress", "completed_on", "evidence", "issues")
+
+
+def _due(task: Any, batch: Batch) -> dt.date:
+    """The task's own due date, else the batch deadline (the sort key of the task rows)."""
+    try:
+        return dt.date.fromisoformat(task.due_date) if task.due_date else batch.deadline
+    except ValueError:
+        return batch.deadline
+
+
 class _Source:
     """The ledger rows one build needs, read once (not once per unit)."""
 
@@ -109,29 +120,57 @@ class _Source:
             self.assignments.setdefault(a.unit_id, []).append(a)
         self.answers: dict[tuple[int, int], CurrentAnswer] = {}
         self.contacts: dict[int, tuple[str, str]] = {}
+        self.refusals: dict[tuple[int, int], list[Refusal]] = {}
         if prefill:
             for r in ledger.current_answers(batch.id):
                 if r.submission_id is not None:
                     self.answers[(r.unit_id, r.task)] = r
             self.contacts = ledger.latest_contacts(batch.id)
+            for f in ledger.refusals(batch.id):
+                if f.task is not None:
+                    self.refusals.setdefault((f.unit_id, f.task), []).append(f)
+
+    def refused(self, unit_id: int, task: int, answer: CurrentAnswer | None) -> tuple[dict[str, str], dict[str, str]]:
+        """What the unit typed that was not taken, to hand back (key → text), and why (key → reason):
+        a row refused after the current answer, or a cell dropped from the current answer's own file."""
+        values: dict[str, str] = {}
+        notes: dict[str, str] = {}
+        since = answer.submitted_at if answer else None
+        for f in self.refusals.get((unit_id, task), ()):
+            if f.row_refused and (since is None or f.received_at > since):
+                values, notes = dict(f.values), {}
+                notes[f.field if f.field in _FILL else "status"] = f.reason
+            elif not f.row_refused and answer is not None and f.submission_id == answer.submission_id and f.field:
+                if f.values.get(f.field):
+                    values[f.field] = f.values[f.field]
+                notes[f.field] = f.reason
+        return values, notes
 
     def job(self, batch: Batch, unit_id: int, unit_name: str, issued_at: dt.datetime, path: Path) -> WorkbookJob:
         rows = []
-        numbers = []
+        today = clock.local(issued_at).date()
+        groups: dict[tuple[Any, Any], int] = {}
         for a in self.assignments.get(unit_id, []):
             t = self.tasks.get(a.task)
             if t is None:
                 continue
             answer = self.answers.get((unit_id, t.number))
-            rows.append({
+            answers = {k: getattr(answer, k) for k in _FILL} if answer else {}
+            refused, notes = self.refused(unit_id, t.number, answer)
+            due = _due(t, batch)
+            overdue = bool(t.due_date) and due < today and answers.get("status") not in ("已完成", "不适用")
+            group = groups.setdefault((t.section, t.subsection), len(groups))
+            rows.append(((group, due, t.number), {
                 "number": t.number, "section": t.section, "section_title": t.section_title,
                 "subsection": t.subsection, "subsection_title": t.subsection_title, "title": t.title,
                 "requirement": t.requirement, "lead": "、".join(t.lead), "responsible": "、".join(t.responsible),
                 "role": f"{a.role}（{a.note}）" if a.note else a.role,
-                "answers": {k: getattr(answer, k) for k in ("status", "progress", "completed_on", "evidence",
-                                                            "issues")} if answer else {},
-            })
-            numbers.append(t.number)
+                "due": (t.deadline or "") + ("（已逾期）" if overdue else ""), "overdue": overdue,
+                "answers": {**answers, **refused}, "refused": tuple(refused), "notes": notes,
+            }))
+        # Within each 大项/小项 the tasks come by their 完成时限 (the earliest first), then in table order.
+        rows = [row for _key, row in sorted(rows, key=lambda r: r[0])]
+        numbers = [row["number"] for row in rows]
         contact, phone = self.contacts.get(unit_id, ("", ""))
         meta = metadata(batch, unit_id, unit_name, self.version, issued_at, numbers)
         return WorkbookJob(unit_name, unit_id, tuple(rows), contact, phone, tuple(meta), str(path), tuple(numbers))
@@ -228,8 +267,11 @@ def _layout(config: Config) -> Layout:
 
 
 def _context(config: Config, batch: Batch, layout: Layout, now: dt.datetime) -> BuildContext:
+    from automation.workbook.layout import filling_rules
+
+    rules = filling_rules(config.collect.require_progress_when_done, config.collect.no_future_completion)
     return BuildContext(layout=layout, batch_title=batch.title, deadline=batch.deadline, office=config.office,
-                        issued_at=now)
+                        issued_at=now, rules=rules)
 
 
 def build_workbooks(

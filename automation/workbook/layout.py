@@ -58,6 +58,7 @@ __all__ = [
     "FILL_KEYS",
     "TASK_KEYS",
     "canonical_metadata",
+    "filling_rules",
     "sign",
     "verify",
 ]
@@ -80,18 +81,18 @@ META_HINT_KEYS = ("header_row", "contact_cell", "phone_cell")
 HEADER_ROW = 3
 
 #: Column keys the office may place, and what they hold.
-TASK_KEYS = ("number", "title", "requirement", "lead", "responsible", "role")
+TASK_KEYS = ("number", "title", "requirement", "lead", "responsible", "role", "due")
 FILL_KEYS = ("status", "progress", "completed_on", "evidence", "issues")
 #: The fixed Chinese name of each column key: what the template's 对应内容 row holds, so the
 #: office may rename a header freely while the builder still knows what the column is.
 FIELD_NAMES = {
     "number": "序号", "title": "工作任务", "requirement": "工作要求", "lead": "牵头单位", "responsible": "责任单位",
-    "role": "本单位角色", "status": "落实情况", "progress": "工作进展及成效", "completed_on": "完成时间",
+    "role": "本单位角色", "due": "完成时限", "status": "落实情况", "progress": "工作进展及成效", "completed_on": "完成时间",
     "evidence": "佐证材料", "issues": "存在问题及下步打算",
 }
 COLUMN_KINDS = {
     "number": "number", "title": "text", "requirement": "text", "lead": "text", "responsible": "text",
-    "role": "text", "status": "status", "progress": "long_text", "completed_on": "date", "evidence": "text",
+    "role": "text", "due": "text", "status": "status", "progress": "long_text", "completed_on": "date", "evidence": "text",
     "issues": "long_text",
 }
 
@@ -184,6 +185,7 @@ DEFAULT_LAYOUT = Layout(
                "填写佐证材料名称或网址，材料另行报送。", _FILL_HEADER),
         Column("issues", "存在问题及下步打算", 24, True,
                "如有困难或问题，请写明原因和下一步安排。", _FILL_HEADER),
+        Column("due", "完成时限", 10, False, header_style=_HEADER),
     ),
     status_options=(
         ("已完成", "该项任务已全部完成"),
@@ -198,10 +200,13 @@ DEFAULT_LAYOUT = Layout(
         "一、请在“任务清单”工作表中逐项填写黄色表头的各列：落实情况、工作进展及成效、完成时间、佐证材料、存在问题及下步打算。",
         "二、“落实情况”请从下拉列表中选择。各选项含义：",
         "{status_meanings}",
-        "三、序号、工作任务、工作要求、牵头单位、责任单位、本单位角色为下发内容，已锁定，请勿修改。",
-        "四、请在表格上方填写填报联系人和联系电话。",
-        "五、填好后请直接保存本文件（可另存为 .xlsx、.xls 或 .ods，可改文件名），作为邮件附件回复至 {email}。",
-        "六、填报中有疑问请联系：{office} {contact}，电话 {phone}。",
+        "三、填报规则（不符合的内容不予采用，回执中会逐项列出，请改正后重新报送）：",
+        "{rules}",
+        "四、序号、工作任务、工作要求、牵头单位、责任单位、本单位角色、完成时限为下发内容，已锁定，请勿修改。"
+        "任务按完成时限先后排列，已过完成时限仍未完成的，完成时限以红色标出。",
+        "五、请在表格上方填写填报联系人和联系电话。",
+        "六、填好后请直接保存本文件（可另存为.xlsx、.xls或.ods，可改文件名），作为邮件附件回复至{email}。",
+        "七、填报中有疑问请联系：{office}{contact}，电话{phone}。",
     ),
     styles={
         "title": {"bold": True, "font_name": "黑体", "font_size": 16, "valign": "vcenter"},  # centred by the builder
@@ -216,6 +221,23 @@ DEFAULT_LAYOUT = Layout(
         "help_title": {"bold": True, "font_name": "黑体", "font_size": 16},
     },
 )
+
+
+def filling_rules(require_progress_when_done: bool = True, no_future_completion: bool = True) -> tuple[str, ...]:
+    """The rules a return is judged by, for the unit (填报说明 ``{rules}``, the sending mail): the
+    first two follow ``[collect]``, so what the unit is told is what the collector refuses."""
+    rules = []
+    if require_progress_when_done:
+        rules.append("“落实情况”选“已完成”的，必须填写“工作进展及成效”，写明做了哪些工作、取得了什么成效；"
+                     "未填写的，该项不予采用。")
+    if no_future_completion:
+        rules.append("“完成时间”填写实际完成的日期（如2021-06-30），不能晚于报送当天；尚未完成的请选“推进中”，"
+                     "完成时间留空。")
+    rules.append("佐证材料：在“佐证材料”列写明材料名称或网址；材料文件（PDF、图片、Word等）作为附件随填报邮件一并发送，"
+                 "不要插入工作簿中（工作簿里的图片、附件不会被读取）。")
+    rules.append("本单位角色为“牵头”的任务，请填报该项任务的总体推进情况（含各责任单位的落实情况），不只是本单位自身的工作；"
+                 "角色为“责任”的，填报本单位承担部分的落实情况。")
+    return tuple(f"{i}.{text}" for i, text in enumerate(rules, start=1))
 
 
 def canonical_metadata(fields: Mapping[str, Any]) -> bytes:

@@ -13,6 +13,9 @@ in a form the collector can trust:
   text written by a library;
 - a very hidden metadata sheet signed with the batch secret (:mod:`automation.workbook.layout`),
   so a renamed or re-saved file is still tied to its unit and batch and a forged one is detected;
+- each task's 完成时限 in a locked column, red once it has passed with the task unfinished; a
+  unit's input that was refused is handed back in its cells, marked red, with the reason in the
+  cell's note, so the unit corrects it instead of typing it again;
 - text from task tables and units is always written with ``write_string`` and the writer has
   ``strings_to_formulas``/``strings_to_urls`` off: it never becomes a live formula or link.
 """
@@ -45,6 +48,7 @@ _HELP_WIDTH = 68           # 填报说明 column: fits A4 portrait unscaled, eve
 _DATE_FORMAT = "yyyy-mm-dd"
 _TEXT_FORMAT = "@"         # typed phone numbers and 1/2 stay text instead of turning into numbers/dates
 _VALID_DATES = (dt.date(2000, 1, 1), dt.date(2099, 12, 31))
+_REFUSED_BG = "#FCE4D6"     # a unit's refused input handed back, and a 完成时限 passed
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class BuildContext:
     deadline: dt.date
     office: Office
     issued_at: dt.datetime
+    rules: tuple[str, ...] = ()        # the 填报规则 lines ({rules} in the instructions)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,9 @@ class WorkbookJob:
 def _expand(text: str, values: dict[str, str]) -> str:
     """Replace known ``{placeholders}``; any other brace the office typed stays as it is."""
     for key, value in values.items():
+        if key == "_rules":
+            value = "；".join(v for v in value.split("\n") if v)
+            key = "rules"
         text = text.replace("{" + key + "}", value)
     return text
 
@@ -90,6 +98,7 @@ def _placeholders(ctx: BuildContext, unit: str) -> dict[str, str]:
         "phone": ctx.office.phone,
         "email": ctx.office.email,
         "statuses": " / ".join(layout.statuses),
+        "_rules": "\n".join(ctx.rules),
     }
 
 
@@ -175,6 +184,8 @@ def _help_sheet(ws: Any, fm: _Formats, layout: Layout, values: dict[str, str]) -
     for i, line in enumerate(layout.instructions):
         if line.strip() == "{status_meanings}":
             lines.extend((m, False) for m in meanings)
+        elif line.strip() == "{rules}":
+            lines.extend((f"　　{r}", False) for r in values.get("_rules", "").split("\n") if r)
         else:
             lines.append((_expand(line.replace("{status_meanings}", "；".join(meanings).strip()), values), i == 0))
     for r, (text, heading) in enumerate(lines):
@@ -316,6 +327,10 @@ def _task_rows(ws: Any, fm: _Formats, layout: Layout, job: WorkbookJob, row: int
             cell_fmt.append(fm.get(fill_style, locked=False, num_format=_TEXT_FORMAT, align="center"))
         else:
             cell_fmt.append(fm.get(fill_style, locked=False, num_format=_TEXT_FORMAT))
+    refused_bg = {"bg_color": _REFUSED_BG, "font_color": "#9C0006"}
+    refused_fmt = [fm.get(fill_style, locked=False, num_format=_TEXT_FORMAT, **refused_bg) if c.fill_in else None
+                   for c in columns]
+    overdue_fmt = fm.get(task_style, bg_color=_REFUSED_BG, font_color="#9C0006", bold=True)
     total_width = sum(float(c.width) for c in columns)
     # Per column, once: (is fill-in, kind, key, width, size) — the loop below runs cells × units times.
     plan = [(c.fill_in, c.kind, c.key, float(c.width), fill_size if c.fill_in else task_size) for c in columns]
@@ -340,8 +355,22 @@ def _task_rows(ws: Any, fm: _Formats, layout: Layout, job: WorkbookJob, row: int
             row += 1
         lines_needed = 2  # room to type even in an empty row
         answers = task.get("answers") or {}
+        refused = task.get("refused") or ()
+        notes = task.get("notes") or {}
         for i, (fill_in, kind, key, width, size) in enumerate(plan):
             fmt = cell_fmt[i]
+            if key in notes:  # the reason the unit's input here was not taken, where it typed it
+                ws.write_comment(row, i, f"未通过：{notes[key]}", {"author": "督办", "x_scale": 2, "y_scale": 2})
+            if fill_in and key in refused:
+                text = str(answers.get(key) or "")
+                if text:
+                    ws.write_string(row, i, text, refused_fmt[i])
+                else:
+                    ws.write_blank(row, i, None, refused_fmt[i])
+                lines_needed = max(lines_needed, wrapped_lines(text, width, size))
+                continue
+            if key == "due" and task.get("overdue"):
+                fmt = overdue_fmt
             if fill_in:
                 value = answers.get(key)
                 day = _as_date(value) if kind == "date" else None

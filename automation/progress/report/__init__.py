@@ -7,7 +7,10 @@
 3. 任务×单位 (:mod:`.matrix_sheet`) — the status matrix with conditional colours and frozen headers;
 4. 进展明细 (:mod:`.detail_sheet`) — every assignment's current answer;
 5. 问题清单 (:mod:`.problems_sheet`) — every problem found in collection, and every quarantined file;
-6. 提交记录 (:mod:`.history_sheet`) — every response received: when, unit, task, old → new status, file.
+6. 提交记录 (:mod:`.history_sheet`) — every response received: when, unit, task, old → new status, file;
+
+and, for a batch with reporting rounds (``[rounds]``), 各期进度 (:mod:`.rounds_sheet`) after 单位进度 —
+completion over the rounds by unit kind (a trend chart) and who reported in each round.
 
 Every value is derived by :mod:`automation.progress.summary`, which ``status`` uses too.  Text from
 units and task tables is never a formula or a link: the workbook is written with
@@ -41,6 +44,7 @@ from automation.progress.report.styles import (
     SHEET_HISTORY,
     SHEET_MATRIX,
     SHEET_PROBLEMS,
+    SHEET_ROUNDS,
     SHEET_SUMMARY,
     SHEET_UNITS,
     SHEETS,
@@ -113,6 +117,11 @@ def _write_workbook(path: Path, snap: Snapshot, ledger: Ledger) -> list[BulkShee
     st = Styles(wb)
     summary_ws = wb.add_worksheet(SHEET_SUMMARY)
     write_units_sheet(wb.add_worksheet(SHEET_UNITS), st, snap)
+    if snap.periodic:
+        from automation.progress.periods import round_progress
+        from automation.progress.report.rounds_sheet import write_rounds_sheet
+
+        write_rounds_sheet(wb, wb.add_worksheet(SHEET_ROUNDS), st, snap, round_progress(ledger, snap))
     bulk = [
         write_matrix_sheet(wb.add_worksheet(SHEET_MATRIX), st, snap),
         write_detail_sheet(wb.add_worksheet(SHEET_DETAIL), st, snap, ledger),

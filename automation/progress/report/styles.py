@@ -39,6 +39,8 @@ FONT = "宋体"
 SHEET_SUMMARY, SHEET_UNITS, SHEET_MATRIX, SHEET_DETAIL, SHEET_PROBLEMS, SHEET_HISTORY = SHEETS = (
     "落实情况汇总", "单位进度", "任务×单位", "进展明细", "问题清单", "提交记录",
 )
+#: The sheet of progress per reporting round, after 单位进度 (only for a batch with ``[rounds]``).
+SHEET_ROUNDS = "各期进度"
 
 
 def header_footer(ws: Worksheet, batch_title: str, sheet: str, now: dt.datetime) -> None:

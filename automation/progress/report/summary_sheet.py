@@ -58,7 +58,8 @@ def _title(ws: Worksheet, st: Styles, snap: Snapshot, last_col: int) -> None:
     ws.merge_range(0, 0, 0, last_col, f"{snap.batch.title}落实情况汇总表", st.title)
     meta = (f"统计时间：{clock.local(snap.now):%Y-%m-%d %H:%M}　　报送截止：{info.deadline:%Y-%m-%d}（{info.text()}）"
             f"　　整体完成率：{overall.completion:.1%}（已完成 {overall.done} 条 / 应完成 {overall.applicable} 条，"
-            f"共 {len(snap.tasks)} 项任务、{len(snap.units)} 个单位、{overall.assigned} 条分工）")
+            f"共 {len(snap.tasks)} 项任务、{len(snap.units)} 个单位、{overall.assigned} 条分工）"
+            + (f"　　逾期任务：{len(snap.overdue_tasks)} 项" if snap.overdue_tasks else ""))
     ws.set_row(1, 22)
     ws.merge_range(1, 0, 1, last_col, meta, st.meta)
 
@@ -158,13 +159,17 @@ def _task_table(ws: Worksheet, st: Styles, snap: Snapshot, columns: list[tuple[s
                                st.subsection)
         r = snap.rollups[t.number]
         values = [f"{t.number}.{t.title}", t.requirement]
+        due = snap.dues.get(t.number)
+        late = bool(due and due.overdue and due.own)
         if has_deadline:
-            values.append(t.deadline or "")
+            values.append((t.deadline or "") + (f"\n已逾期{due.overdue_workdays}个工作日" if late and due else ""))
         values += [party_text(t.lead, t.unit_notes), party_text(t.responsible, t.unit_notes), r.text(),
                    r.unfinished_text(snap.groups)]
         ws.set_row(row, rows_points(list(zip(values, widths, strict=True))))
         for col, value in enumerate(values):
             fmt = st.headline[HEADLINE_LEVEL.get(r.headline, "red")] if col == last_col - 1 else st.text
+            if late and has_deadline and col == 2:
+                fmt = st.headline["red"]
             ws.write_string(row, col, value, fmt)
         row += 1
 
