@@ -11,7 +11,7 @@ PACKAGE = ROOT / "automation"
 
 #: Layers from the bottom up (docs/architecture.md, "Layers"); a module may import its own layer or lower.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("clock", "errors", "fsutil", "config", "model", "text", "units", "workdays", "workspace", "data", "office"),
+    ("clock", "errors", "fsutil", "config", "model", "text", "units", "workdays", "workspace", "data", "office", "rounds"),
     ("ledger",),
     ("tasks",),
     ("workbook",),

@@ -15,16 +15,15 @@ import pytest
 
 from automation import clock
 from automation.cli import main
-from automation.config import load_config
+from automation.config import RoundsConfig, load_config
 from automation.errors import ConfigError, InputError
 from automation.ledger import Ledger, open_workspace
 from automation.ledger.records import Response
 from automation.mail.transports import OutboxTransport
 from automation.progress.report import create_report
 from automation.progress.status import status_summary
-from automation.rounds import batch_rounds, current_round, round_of
-from automation.config import RoundsConfig
 from automation.remind import send_reminders
+from automation.rounds import batch_rounds, current_round, round_of
 from automation.tasks.importing import init_batch
 from automation.workbook.layout import TASK_SHEET
 from automation.workdays import WorkCalendar
@@ -32,7 +31,10 @@ from automation.workdays import WorkCalendar
 D = dt.date
 TZ = clock.TZ
 X, Y, Z, W = "市财政局", "市商务局", "市统计局", "市国资委"
-ROUNDS = '\n[rounds]\ncadence = "monthly"\nday = 25\n'
+def with_rounds(text: str, cadence: str, dates: str = "[]") -> str:
+    """config.toml's text with its ``[rounds]`` cadence (and dates) set."""
+    assert 'cadence = "none"' in text and "dates = []" in text
+    return text.replace('cadence = "none"', f'cadence = "{cadence}"').replace("dates = []", f"dates = {dates}")
 
 
 def at(y: int, m: int, d: int, h: int = 9, minute: int = 30) -> dt.datetime:
@@ -66,10 +68,10 @@ def test_rounds_from_the_cadence() -> None:
 
 def test_rounds_config_is_checked(config_file: Path) -> None:
     text = config_file.read_text(encoding="utf-8")
-    config_file.write_text(text + '\n[rounds]\ncadence = "weekly"\n', encoding="utf-8")
+    config_file.write_text(with_rounds(text, "weekly"), encoding="utf-8")
     with pytest.raises(ConfigError, match="cadence"):
         load_config(config_file)
-    config_file.write_text(text + '\n[rounds]\ncadence = "dates"\n', encoding="utf-8")
+    config_file.write_text(with_rounds(text, "dates"), encoding="utf-8")
     with pytest.raises(ConfigError, match="dates"):
         load_config(config_file)
 
@@ -78,7 +80,7 @@ def test_rounds_config_is_checked(config_file: Path) -> None:
 def year(config_file: Path):
     text = config_file.read_text(encoding="utf-8")
     text = text.replace("deadline = 2021-12-15", "deadline = 2027-12-15").replace("year = 2021", "year = 2027")
-    config_file.write_text(text.replace("weekly_weekday = 1", "weekly_weekday = 0") + ROUNDS, encoding="utf-8")
+    config_file.write_text(with_rounds(text.replace("weekly_weekday = 1", "weekly_weekday = 0"), "monthly"), encoding="utf-8")
     config = load_config(config_file)
     config = dataclasses.replace(config, remind=dataclasses.replace(config.remind, attach_workbook=False))
     _ws, ledger = open_workspace(config)

@@ -342,7 +342,8 @@ def test_the_cycle_on_the_console(config) -> None:  # type: ignore[no-untyped-de
     from automation.units import Assignment
 
     text = config.path.read_text(encoding="utf-8")
-    config.path.write_text(text + '\n[rounds]\ncadence = "dates"\ndates = [2021-11-20]\n', encoding="utf-8")
+    config.path.write_text(text.replace('cadence = "none"', 'cadence = "dates"').replace("dates = []", "dates = [2021-11-20]"),
+                           encoding="utf-8")
     config = load_config(config.path)
     with Ledger.open(config.workspace) as led:
         batch = led.require_batch(config.batch.title)

@@ -10,7 +10,7 @@ from automation import clock
 from automation.config import Config
 from automation.ledger import Ledger
 from automation.ledger.records import CurrentAnswer
-from automation.progress.summary import round_window, effective_status, load_snapshot
+from automation.progress.summary import effective_status, load_snapshot, round_window
 
 __all__ = ["status_summary", "assignment_json", "ASSIGNMENT_KEYS"]
 

@@ -27,6 +27,7 @@ from automation.ledger.records import (
     refusal_for,
 )
 from automation.model import Task, UnitRow
+from automation.progress.periods import KIND_ALL, RoundProgress, round_progress
 from automation.progress.summary import (
     DONE,
     IN_PROGRESS,
@@ -47,7 +48,6 @@ from automation.progress.summary import (
     rollup_task,
     task_due_date,
 )
-from automation.progress.periods import KIND_ALL, RoundProgress, round_progress
 from automation.rounds import Round, batch_rounds, round_of
 from automation.units import ROLE_LEAD
 from automation.workdays import WorkCalendar

@@ -49,7 +49,7 @@ def write_rounds_sheet(wb: xlsxwriter.Workbook, ws: Worksheet, st: Styles, snap:
     trend_end = 2 + len(kinds)
     chart_row = trend_end + 2
     chart = wb.add_chart({"type": "line"})
-    for j, kind in enumerate(kinds):
+    for j, _kind in enumerate(kinds):
         row = 3 + j
         chart.add_series({
             "name": [SHEET_ROUNDS, row, 0], "categories": [SHEET_ROUNDS, 2, 1, 2, n],
