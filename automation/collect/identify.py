@@ -1,7 +1,10 @@
 """Whose file is this: the signature, the table revision it was issued for, the unit, the sender.
 
 A signed workbook (the hidden metadata sheet with an HMAC under the batch's secret) names its
-batch, unit and layout; the signature vouches for them.  An unsigned one (a unit copied its rows
+batch, unit and layout; the signature vouches for them, but only for the sheet it came with: a
+unit that pasted another unit's hidden sheet into its own workbook would be filed as that unit.
+So the signed unit must agree with what the workbook shows (the title line names the unit, the
+rows are the signed unit's tasks); when they disagree the file is quarantined naming both.  An unsigned one (a unit copied its rows
 into a new book) is accepted only when ``[collect] accept_unsigned`` allows it, and its unit
 comes from the sheet title or the file name, which anyone can type: from a mailbox it is
 accepted only for one of the sender's own units.
@@ -23,8 +26,9 @@ from pathlib import Path
 from automation import clock
 from automation.collect.lookups import Lookups
 from automation.collect.results import Quarantine
-from automation.collect.returned import NoTaskSheet, SheetReading, read_metadata, read_task_sheet
+from automation.collect.returned import NoTaskSheet, SheetReading, read_metadata, read_task_sheet, text_index
 from automation.collect.safety import ParsedBook
+from automation.collect.values import parse_task_number
 from automation.model import Batch, Problem, UnitRow
 from automation.text import squash
 from automation.workbook.layout import META_KEYS, META_MAGIC, Layout, verify
@@ -81,11 +85,58 @@ def identify(look: Lookups, book: ParsedBook, file_name: str, sender: str | None
         reading = read_task_sheet(book, layout, meta or {})
     except NoTaskSheet as exc:
         raise Quarantine(exc.reason, unit=unit) from exc
+    if unit is not None and meta is not None:
+        _check_shown_unit(look, meta, unit, reading)
     if unit is None:
         unit, how = _unsigned_unit(look, reading, file_name, sender, senders, accept_unsigned)
         problems.append(Problem(
             f"文件没有签名页（不是下发的原工作簿），已根据{how}认定为“{unit.name}”并接收，请核实。", "warning"))
     return Identity(batch, unit, layout, signed, problems), reading
+
+
+def _shown_tasks(look: Lookups, reading: SheetReading) -> set[int]:
+    """The tasks the sheet's rows show, each known by its issued text (its 序号 where the text is
+    the issued one, else the task whose text it is)."""
+    cols, rows = reading.columns, reading.sheet.rows
+    num, title, req = cols.get("number"), cols.get("title"), cols.get("requirement")
+    if num is None or (title is None and req is None):
+        return set()
+    index = text_index(look.tasks)
+    shown: set[int] = set()
+    for row in rows[reading.header_row + 1:]:
+        n = parse_task_number(row[num]) if num < len(row) else None
+        t = row[title] if title is not None and title < len(row) else ""
+        task = look.tasks.get(n) if n is not None else None
+        if task is not None and t == task.title:
+            shown.add(task.number)
+            continue
+        found = index.find(t, row[req] if req is not None and req < len(row) else "")
+        if found is not None:
+            shown.add(found)
+    return shown
+
+
+def _check_shown_unit(look: Lookups, meta: dict[str, str], unit: UnitRow, reading: SheetReading) -> None:
+    """The signed unit must be the one the workbook shows: its title line, else its rows."""
+    shown = _unit_from_names(look, reading.title, "")
+    if shown is not None and shown.id != unit.id:
+        raise Quarantine(
+            f"工作簿的隐藏签名页是“{unit.name}”的，但表格标题显示的是“{shown.name}”（“{reading.title[:60]}”），"
+            f"可能是把“{unit.name}”工作簿中的隐藏页复制到了本表，未接收。请“{shown.name}”使用本单位下发的原工作簿"
+            "重新填报，不要从其他单位的工作簿中复制工作表。", unit=shown)
+    signed = {int(n) for n in meta.get("tasks", "").split(",") if n.strip().isdigit()}
+    rows = _shown_tasks(look, reading)
+    foreign = rows - signed
+    if not foreign or len(foreign) <= len(rows & signed):
+        return
+    owner = next((look.units[u] for u, tasks in look.assigned.items()
+                  if u != unit.id and set(tasks) == rows and u in look.units), None)
+    listed = "、".join(str(n) for n in sorted(foreign)[:10]) + ("等" if len(foreign) > 10 else "")
+    whose = f"“{owner.name}”的任务清单" if owner else "其他单位的任务清单"
+    raise Quarantine(
+        f"工作簿的隐藏签名页是“{unit.name}”的，但表中的任务是{whose}（第 {listed} 项不是“{unit.name}”的任务），"
+        f"可能是把“{unit.name}”工作簿中的隐藏页复制到了本表，未接收。请使用本单位下发的原工作簿重新填报，"
+        "不要从其他单位的工作簿中复制工作表。", unit=owner)
 
 
 def _unsigned_unit(look: Lookups, reading: SheetReading, file_name: str, sender: str | None,
