@@ -19,14 +19,23 @@ Everything here reads :class:`~automation.collect.lookups.Lookups` and raises
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any
 
 from automation import clock
 from automation.collect.lookups import Lookups
 from automation.collect.results import Quarantine
-from automation.collect.returned import NoTaskSheet, SheetReading, read_metadata, read_task_sheet, text_index
+from automation.collect.returned import (
+    NoTaskSheet,
+    SheetReading,
+    read_metadata,
+    read_task_sheet,
+    role_shown,
+    text_index,
+)
 from automation.collect.safety import ParsedBook
 from automation.collect.values import parse_task_number
 from automation.model import Batch, Problem, UnitRow
@@ -94,30 +103,32 @@ def identify(look: Lookups, book: ParsedBook, file_name: str, sender: str | None
     return Identity(batch, unit, layout, signed, problems), reading
 
 
-def _shown_tasks(look: Lookups, reading: SheetReading) -> set[int]:
+def _shown_rows(look: Lookups, reading: SheetReading) -> dict[int, Any]:
     """The tasks the sheet's rows show, each known by its issued text (its 序号 where the text is
-    the issued one, else the task whose text it is)."""
+    the issued one, else the task whose text it is) → the row's 本单位角色 cell."""
     cols, rows = reading.columns, reading.sheet.rows
-    num, title, req = cols.get("number"), cols.get("title"), cols.get("requirement")
+    num, title, req, role = cols.get("number"), cols.get("title"), cols.get("requirement"), cols.get("role")
     if num is None or (title is None and req is None):
-        return set()
+        return {}
     index = text_index(look.tasks)
-    shown: set[int] = set()
+    shown: dict[int, Any] = {}
+
+    def cell(row: Sequence[Any], i: int | None) -> Any:
+        return row[i] if i is not None and i < len(row) else ""
+
     for row in rows[reading.header_row + 1:]:
-        n = parse_task_number(row[num]) if num < len(row) else None
-        t = row[title] if title is not None and title < len(row) else ""
+        n = parse_task_number(cell(row, num))
+        t = cell(row, title)
         task = look.tasks.get(n) if n is not None else None
-        if task is not None and t == task.title:
-            shown.add(task.number)
-            continue
-        found = index.find(t, row[req] if req is not None and req < len(row) else "")
+        found = task.number if task is not None and t == task.title else index.find(t, cell(row, req))
         if found is not None:
-            shown.add(found)
+            shown.setdefault(found, cell(row, role))
     return shown
 
 
 def _check_shown_unit(look: Lookups, meta: dict[str, str], unit: UnitRow, reading: SheetReading) -> None:
-    """The signed unit must be the one the workbook shows: its title line, else its rows."""
+    """The signed unit must be the one the workbook shows: its title line, else its rows (whose
+    tasks, or whose 本单位角色, are another unit's)."""
     shown = _unit_from_names(look, reading.title, "")
     if shown is not None and shown.id != unit.id:
         raise Quarantine(
@@ -125,16 +136,27 @@ def _check_shown_unit(look: Lookups, meta: dict[str, str], unit: UnitRow, readin
             f"可能是把“{unit.name}”工作簿中的隐藏页复制到了本表，未接收。请“{shown.name}”使用本单位下发的原工作簿"
             "重新填报，不要从其他单位的工作簿中复制工作表。", unit=shown)
     signed = {int(n) for n in meta.get("tasks", "").split(",") if n.strip().isdigit()}
-    rows = _shown_tasks(look, reading)
-    foreign = rows - signed
-    if not foreign or len(foreign) <= len(rows & signed):
+    rows = _shown_rows(look, reading)
+    if not rows or set(rows) == signed:
         return
-    owner = next((look.units[u] for u, tasks in look.assigned.items()
-                  if u != unit.id and set(tasks) == rows and u in look.units), None)
+    foreign = set(rows) - signed
+    mine = look.assigned.get(unit.id, {})
+    ours = sum(n in mine and role_shown(value, mine[n]) for n, value in rows.items())
+    fits: dict[int, int] = {}  # units whose tasks are exactly the rows → how many role cells are theirs
+    for u, tasks in look.assigned.items():
+        if u != unit.id and set(tasks) == set(rows) and u in look.units:
+            fits[u] = sum(role_shown(value, tasks[n]) for n, value in rows.items())
+    best = max(fits.values(), default=0)
+    owners = [look.units[u] for u, score in sorted(fits.items()) if score == best and score > ours]
+    if not owners and len(foreign) <= len(set(rows) & signed):
+        return  # rows deleted or added by the unit itself: reported row by row
+    owner = owners[0] if len(owners) == 1 else None
     listed = "、".join(str(n) for n in sorted(foreign)[:10]) + ("等" if len(foreign) > 10 else "")
-    whose = f"“{owner.name}”的任务清单" if owner else "其他单位的任务清单"
+    names = "”或“".join(o.name for o in owners[:3]) + ("”等单位" if len(owners) > 3 else "”")
+    whose = f"“{names}的任务清单" if owners else "其他单位的任务清单"
+    detail = f"第 {listed} 项不是“{unit.name}”的任务" if foreign else f"各项的本单位角色不是“{unit.name}”的"
     raise Quarantine(
-        f"工作簿的隐藏签名页是“{unit.name}”的，但表中的任务是{whose}（第 {listed} 项不是“{unit.name}”的任务），"
+        f"工作簿的隐藏签名页是“{unit.name}”的，但表中的任务是{whose}（{detail}），"
         f"可能是把“{unit.name}”工作簿中的隐藏页复制到了本表，未接收。请使用本单位下发的原工作簿重新填报，"
         "不要从其他单位的工作簿中复制工作表。", unit=owner)
 

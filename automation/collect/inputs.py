@@ -94,20 +94,32 @@ class Ignored:
 
 
 def decoded(name: str) -> str:
-    """A name as text that can be stored: bytes that were not UTF-8 (kept by Python as lone
-    surrogates) are decoded as GB18030, what still fails as U+FFFD."""
+    """A name as text that can be stored.  Bytes that were not UTF-8 (kept by Python as lone
+    surrogates: a GBK name from a Windows share or an old unzip) are read as GB18030, the whole
+    name if it decodes so, else each undecodable run; what still fails becomes U+FFFD."""
     if not any("\ud800" <= ch <= "\udfff" for ch in name):
         return name
-    raw = name.encode("utf-8", "surrogateescape") if all(
-        not "\ud800" <= ch <= "\udfff" or "\udc80" <= ch <= "\udcff" for ch in name) else None
-    if raw is not None:
-        for codec in ("utf-8", "gb18030"):
-            try:
-                return raw.decode(codec)
-            except UnicodeDecodeError:
-                continue
-        return raw.decode("gb18030", errors="replace")
-    return name.encode("utf-8", "replace").decode("utf-8")
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("gb18030")
+    except UnicodeError:
+        pass
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            raw = "".join(run).encode("utf-8", "surrogateescape")
+            out.append(raw.decode("gb18030", errors="replace"))
+            run.clear()
+
+    for ch in name:
+        if "\udc80" <= ch <= "\udcff":
+            run.append(ch)
+            continue
+        flush()
+        out.append("\ufffd" if "\ud800" <= ch <= "\udfff" else ch)
+    flush()
+    return "".join(out)
 
 
 def display_name(name: str) -> str:

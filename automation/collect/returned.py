@@ -47,7 +47,7 @@ from automation.text import canonical_status, squash
 from automation.workbook.layout import FILL_KEYS, Layout
 
 __all__ = ["SheetReading", "Evaluation", "Rules", "NoTaskSheet", "read_task_sheet", "read_metadata", "evaluate",
-           "HEADER_SYNONYMS", "TextIndex", "text_index"]
+           "HEADER_SYNONYMS", "TextIndex", "text_index", "role_shown"]
 
 _LOOSE_DROP = re.compile(r"[\s、，,；;。.．：:（）()\[\]【】“”\"'‘’/／\-—·]")
 
@@ -79,6 +79,13 @@ class Evaluation:
 
 def _loose(value: Any) -> str:
     return _LOOSE_DROP.sub("", squash(cell_text(value)))
+
+
+def role_shown(value: Any, role: str) -> bool:
+    """Whether a 本单位角色 cell shows ``role`` (as issued; a scope note may follow)."""
+    if isinstance(value, str) and value == role:
+        return True
+    return bool(role) and _loose(value).startswith(_loose(role))
 
 
 def _cell(row: Sequence[Any], i: int | None) -> Any:
