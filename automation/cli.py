@@ -269,7 +269,8 @@ def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: dt.d
                       transient=True, disable=as_json or not err_console.is_terminal) as bar:
             task = bar.add_task("collect", total=None)
             results = collect_paths(app.config, app.ledger, list(paths) or None, now,
-                                    progress=lambda done, total, _r: bar.update(task, completed=done, total=total))
+                                    progress=lambda done, total, _r: bar.update(task, completed=done, total=total),
+                                    waiting=lambda message: err_console.print(message, markup=False))
         _send_receipts(app, now)
     if as_json:
         print_json(summarize(results))
@@ -287,8 +288,8 @@ def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: dt.d
     console.print(f"接收 {totals['accepted']} 个（{totals['rows']} 项），隔离 {totals['quarantined']} 个，"
                   f"重复 {totals['duplicate']} 个；问题 {totals['problems']} 个。", markup=False)
     if totals["skipped"]:
-        console.print(f"{totals['skipped']} 个文件暂时无法读取（可能正在 WPS/Excel 中打开），留在原处，下次运行时重试。",
-                      markup=False)
+        console.print(f"{totals['skipped']} 个文件已跳过（原因见上表，如正在 WPS/Excel 中打开、仍在写入、链接失效），"
+                      "留在原处，下次运行时重试。", markup=False)
     if totals["quarantined"]:
         console.print(f"隔离的文件及原因见 {app.workspace.quarantine}", markup=False)
 

@@ -7,9 +7,12 @@ the project venv:
 
 ``scripts/make_lo_fixtures.py`` writes JOB.json and calls this.  The job lists documents; each
 has ``source`` (an issued .xlsx), ``outputs`` ([{"path", "filter"}]: LibreOffice filter names),
-``contact``/``phone``, ``fills`` ({task number: {column header: {"kind": "string"|"date", "value"}}})
-and ``resort`` (unprotect the sheet, unmerge the heading rows and sort the rows by 序号
-descending, as a unit that rearranged its sheet would).
+``contact``/``phone``, ``fills`` ({task number: {column header: {"kind": "string"|"date", "value"}}}),
+``resort`` (unprotect the sheet, unmerge the heading rows and sort the rows by 序号
+descending, as a unit that rearranged its sheet would), and optionally ``formulas`` ({task
+number: {column header: formula}}: typed as formulas, so LibreOffice stores their results),
+``retitle`` ({header: new header}) and ``swap`` ([a, b]: the 序号 of two task rows exchanged); the
+last two unprotect the sheet first, as a unit must to change them.
 
 LibreOffice runs headless on a private profile (``-env:UserInstallation``) and a private pipe,
 so it neither disturbs nor is disturbed by another running LibreOffice.  Only the soffice
@@ -123,6 +126,17 @@ def fill_document(desktop: object, doc_job: dict) -> None:
                     cell.setValue(excel_serial(dt.date.fromisoformat(spec["value"])))
                 else:
                     cell.setString(spec["value"])
+        for number, values in doc_job.get("formulas", {}).items():
+            for header, formula in values.items():
+                sheet.getCellByPosition(labels[header], rows[int(number)]).setFormula(formula)
+        if doc_job.get("retitle") or doc_job.get("swap"):
+            sheet.unprotect("")
+        for old, new in doc_job.get("retitle", {}).items():
+            sheet.getCellByPosition(labels[old], header_row).setString(new)
+        if doc_job.get("swap"):
+            a, b = (int(n) for n in doc_job["swap"])
+            sheet.getCellByPosition(number_col, rows[a]).setValue(b)
+            sheet.getCellByPosition(number_col, rows[b]).setValue(a)
         if doc_job.get("contact"):
             value_cell_after(sheet, CONTACT_LABEL).setString(doc_job["contact"])
         if doc_job.get("phone"):

@@ -101,6 +101,68 @@ def edit_metadata(src: Path, out: Path, changes: Mapping[str, str], secret: byte
     wb.save(out)
 
 
+def retitle_columns(src: Path, out: Path, renames: Mapping[str, str]) -> None:
+    """Rename header labels (the unit unprotected the sheet and typed over them)."""
+    import openpyxl
+
+    from automation.workbook.layout import TASK_SHEET
+
+    wb = openpyxl.load_workbook(src)
+    ws = wb[TASK_SHEET]
+    header, cols = find_header(ws)
+    for old, new in renames.items():
+        ws.cell(header, cols[old]).value = new
+    wb.save(out)
+
+
+def delete_column(src: Path, out: Path, label: str) -> None:
+    """Delete a whole column of the task sheet (the unit unprotected the sheet)."""
+    import openpyxl
+
+    from automation.workbook.layout import TASK_SHEET
+
+    wb = openpyxl.load_workbook(src)
+    ws = wb[TASK_SHEET]
+    _header, cols = find_header(ws)
+    ws.delete_cols(cols[label])
+    wb.save(out)
+
+
+def swap_numbers(src: Path, out: Path, a: int, b: int) -> None:
+    """Swap the 序号 of two task rows, leaving everything else where it is."""
+    import openpyxl
+
+    from automation.workbook.layout import TASK_SHEET
+
+    wb = openpyxl.load_workbook(src)
+    ws = wb[TASK_SHEET]
+    header, cols = find_header(ws)
+    col = cols["序号"]
+    rows = {int(ws.cell(r, col).value): r for r in range(header + 1, ws.max_row + 1)
+            if isinstance(ws.cell(r, col).value, (int, float))}
+    ws.cell(rows[a], col).value, ws.cell(rows[b], col).value = b, a
+    wb.save(out)
+
+
+def paste_metadata(src: Path, donor: Path, out: Path, title: str | None = None) -> None:
+    """``src`` with ``donor``'s hidden metadata sheet pasted in place of its own (and, if given,
+    its title line retyped), as a unit copying another unit's workbook would."""
+    import openpyxl
+
+    from automation.workbook.layout import META_SHEET, TASK_SHEET
+
+    wb = openpyxl.load_workbook(src)
+    rows = list(openpyxl.load_workbook(donor)[META_SHEET].iter_rows(values_only=True))
+    wb.remove(wb[META_SHEET])
+    ws = wb.create_sheet(META_SHEET)
+    for row in rows:
+        ws.append(list(row))
+    ws.sheet_state = "veryHidden"
+    if title is not None:
+        wb[TASK_SHEET].cell(1, 1).value = title
+    wb.save(out)
+
+
 def rewrite_zip(src: Path, out: Path, edits: Mapping[str, Callable[[bytes], bytes]],
                 extra: Mapping[str, bytes] | None = None, level: int = 6) -> None:
     """Copy a zip, passing the named parts through ``edits`` and appending ``extra`` parts."""
@@ -249,6 +311,12 @@ def make_corpus(config: Any, ledger: Any, out_dir: Path, now: dt.datetime) -> li
         fill_workbook(genuine_a, add("formula_dde.xlsx", "=cmd|... (DDE) typed as text", "formula", "公式"),
                       {task_a: {"落实情况": "推进中", "佐证材料": "=cmd|' /C calc'!A0"}})
 
+        paste_metadata(genuine_a, genuine_b, add("pasted_metadata.xlsx", "市司法局's hidden metadata sheet pasted into "
+                                                 "市财政局's workbook", "pasted_metadata", a.name, b.name))
+        title_b = openpyxl.load_workbook(genuine_b)[TASK_SHEET].cell(1, 1).value
+        paste_metadata(genuine_a, genuine_b, add("pasted_metadata_retitled.xlsx", "the same, with the title line "
+                                                 "retyped to 市司法局's", "pasted_metadata", a.name, b.name, "不是"),
+                       title=title_b)
         edit_metadata(genuine_a, add("forged_metadata.xlsx", "a task added to the metadata without the secret",
                                      "forged", "签名校验失败"),
                       {"tasks": ",".join(str(n) for n in range(1, 36))})

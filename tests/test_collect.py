@@ -162,7 +162,11 @@ def test_foreign_task_rejected_and_locked_edit_reported_not_applied(config, ledg
     rows = [r for r in range(header + 1, ws.max_row + 1) if isinstance(ws.cell(r, 1).value, (int, float))]
     ws.cell(rows[0], cols["工作任务"]).value = "改过的任务名称"
     ws.cell(rows[0], cols["落实情况"]).value = "推进中"
+    # Another unit's row pasted over one of ours: its 序号 and its issued text (a row is known by its text).
+    task = next(t for t in ledger.tasks(ledger.require_batch(config.batch.title).id) if t.number == foreign)
     ws.cell(rows[1], 1).value = foreign
+    ws.cell(rows[1], cols["工作任务"]).value = task.title
+    ws.cell(rows[1], cols["工作要求"]).value = task.requirement
     ws.cell(rows[1], cols["落实情况"]).value = "已完成"
     ws.cell(rows[1], cols["工作进展及成效"]).value = "别的单位的任务"
     wb.save(tmp_path / "foreign.xlsx")
@@ -187,7 +191,8 @@ def test_duplicated_and_unnumbered_rows(config, ledger, now, blank, tmp_path):
     rows = [r for r in range(header + 1, ws.max_row + 1) if isinstance(ws.cell(r, 1).value, (int, float))]
     ws.cell(rows[0], cols["落实情况"]).value = "推进中"
     ws.cell(rows[0], cols["工作进展及成效"]).value = "第一次"
-    ws.cell(rows[1], 1).value = t1  # the unit pasted t1's row over t2's
+    for c in range(1, cols["落实情况"]):  # the unit pasted t1's row (序号 and issued text) over t2's
+        ws.cell(rows[1], c).value = ws.cell(rows[0], c).value
     ws.cell(rows[1], cols["落实情况"]).value = "已完成"
     ws.cell(rows[1], cols["工作进展及成效"]).value = "第二次"
     ws.cell(rows[2], 1).value = None

@@ -49,7 +49,7 @@ def test_corpus_manifest_covers_every_attack(world):
     _config, _ledger, root, entries = world
     codes = {e["code"] for e in entries}
     assert {"zip_bomb", "xml_entity", "far_cell", "encrypted", "corrupt", "not_workbook", "formula", "forged",
-            "old_batch", "unknown_batch", "unsupported", "empty"} <= codes
+            "old_batch", "unknown_batch", "unsupported", "empty", "pasted_metadata"} <= codes
     assert json.loads((root / "corpus" / "corpus.json").read_text(encoding="utf-8")) == entries
     assert any(e["file"].endswith(".xls") and e["code"] == "encrypted" for e in entries), "encrypted .xls fixture"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -63,3 +64,66 @@ def test_libreoffice_resaved_workbook(config, lo_ledger, entry):
         assert row["completed_on"] == want, (n, a)
     for n in entry["blank_tasks"]:
         assert got[n]["status"] is None
+
+
+# --------------------------------------------------------------------------- issue 15, filled live in LibreOffice
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+def _lo_available() -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("soffice") is None or not SYSTEM_PYTHON.exists():
+        return False
+    return subprocess.run([str(SYSTEM_PYTHON), "-c", "import uno"], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _lo_available(), reason="needs LibreOffice (soffice) and python3-uno")
+def test_retitled_swapped_and_formulas_filled_in_libreoffice(config, ledger, now, tmp_path):
+    """A unit unprotects the sheet in LibreOffice, retitles three fill-in columns, swaps two 序号 and
+    types formulas (LibreOffice stores their results, as Excel and WPS do): saved as .xlsx and .ods."""
+    import subprocess
+
+    from collect_kit import ROOT, answers, issued, tasks_of
+
+    unit = "市财政局"
+    t1, t2, t3, *_ = tasks_of(ledger, config, unit)
+    source = issued(config, ledger, unit, now, tmp_path / "issued.xlsx")
+    text = {"kind": "string"}
+    job = {"documents": [{
+        "source": str(source),
+        "outputs": [{"path": str(tmp_path / "lo.xlsx"), "filter": "Calc MS Excel 2007 XML"},
+                    {"path": str(tmp_path / "lo.ods"), "filter": "calc8"}],
+        "contact": "王五", "phone": "0599-8888888",
+        "fills": {str(t1): {"落实情况": {**text, "value": "已完成"}, "工作进展及成效": {**text, "value": f"第{t1}项做完了"},
+                            "完成时间": {"kind": "date", "value": "2021-06-30"},
+                            "佐证材料": {**text, "value": "会议纪要"}},
+                  str(t2): {"落实情况": {**text, "value": "推进中"}, "存在问题及下步打算": {**text, "value": "年底前完成"}},
+                  str(t3): {"落实情况": {**text, "value": "推进中"}}},
+        "formulas": {str(t3): {"工作进展及成效": '="已完成"&"第三项"', "存在问题及下步打算": "=1+1"}},
+        "retitle": {"工作进展及成效": "工作进展情况", "佐证材料": "佐证材料（附件）", "存在问题及下步打算": "存在问题及下一步打算"},
+        "swap": [t1, t2],
+        "resort": False,
+    }]}
+    (tmp_path / "job.json").write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
+    done = subprocess.run([str(SYSTEM_PYTHON), str(ROOT / "scripts" / "lo_fill.py"), str(tmp_path / "job.json")],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    for i, name in enumerate(("lo.xlsx", "lo.ods")):
+        result = collect_file(config, ledger, tmp_path / name, now + dt.timedelta(minutes=i))
+        assert result.outcome == "accepted", (name, result.reason)
+        assert result.tasks_accepted == [t1, t2, t3], name
+        got = answers(ledger, config, unit)
+        assert (got[t1]["status"], got[t1]["progress"], got[t1]["completed_on"], got[t1]["evidence"]) == (
+            "已完成", f"第{t1}项做完了", "2021-06-30", "会议纪要"), name
+        assert (got[t2]["status"], got[t2]["issues"]) == ("推进中", "年底前完成"), name
+        assert (got[t3]["progress"], got[t3]["issues"]) == ("已完成第三项", "2"), name  # the stored results
+        for header in ("工作进展及成效", "佐证材料", "存在问题及下步打算"):
+            assert any(f"“{header}”列的表头被改成了" in p.message and p.severity == "info" for p in result.problems)
+        for stored_as, shown in ((t1, t2), (t2, t1)):
+            assert any(p.task_number == stored_as and f"序号是 {shown}" in p.message for p in result.problems), name
+        assert not any("公式" in p.message for p in result.problems), name
+        assert (result.contact, result.phone) == ("王五", "0599-8888888")

@@ -1,7 +1,10 @@
 """Whose file is this: the signature, the table revision it was issued for, the unit, the sender.
 
 A signed workbook (the hidden metadata sheet with an HMAC under the batch's secret) names its
-batch, unit and layout; the signature vouches for them.  An unsigned one (a unit copied its rows
+batch, unit and layout; the signature vouches for them, but only for the sheet it came with: a
+unit that pasted another unit's hidden sheet into its own workbook would be filed as that unit.
+So the signed unit must agree with what the workbook shows (the title line names the unit, the
+rows are the signed unit's tasks); when they disagree the file is quarantined naming both.  An unsigned one (a unit copied its rows
 into a new book) is accepted only when ``[collect] accept_unsigned`` allows it, and its unit
 comes from the sheet title or the file name, which anyone can type: from a mailbox it is
 accepted only for one of the sender's own units.
@@ -16,15 +19,25 @@ Everything here reads :class:`~automation.collect.lookups.Lookups` and raises
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any
 
 from automation import clock
 from automation.collect.lookups import Lookups
 from automation.collect.results import Quarantine
-from automation.collect.returned import NoTaskSheet, SheetReading, read_metadata, read_task_sheet
+from automation.collect.returned import (
+    NoTaskSheet,
+    SheetReading,
+    read_metadata,
+    read_task_sheet,
+    role_shown,
+    text_index,
+)
 from automation.collect.safety import ParsedBook
+from automation.collect.values import parse_task_number
 from automation.model import Batch, Problem, UnitRow
 from automation.text import squash
 from automation.workbook.layout import META_KEYS, META_MAGIC, Layout, verify
@@ -81,11 +94,71 @@ def identify(look: Lookups, book: ParsedBook, file_name: str, sender: str | None
         reading = read_task_sheet(book, layout, meta or {})
     except NoTaskSheet as exc:
         raise Quarantine(exc.reason, unit=unit) from exc
+    if unit is not None and meta is not None:
+        _check_shown_unit(look, meta, unit, reading)
     if unit is None:
         unit, how = _unsigned_unit(look, reading, file_name, sender, senders, accept_unsigned)
         problems.append(Problem(
             f"文件没有签名页（不是下发的原工作簿），已根据{how}认定为“{unit.name}”并接收，请核实。", "warning"))
     return Identity(batch, unit, layout, signed, problems), reading
+
+
+def _shown_rows(look: Lookups, reading: SheetReading) -> dict[int, Any]:
+    """The tasks the sheet's rows show, each known by its issued text (its 序号 where the text is
+    the issued one, else the task whose text it is) → the row's 本单位角色 cell."""
+    cols, rows = reading.columns, reading.sheet.rows
+    num, title, req, role = cols.get("number"), cols.get("title"), cols.get("requirement"), cols.get("role")
+    if num is None or (title is None and req is None):
+        return {}
+    index = text_index(look.tasks)
+    shown: dict[int, Any] = {}
+
+    def cell(row: Sequence[Any], i: int | None) -> Any:
+        return row[i] if i is not None and i < len(row) else ""
+
+    for row in rows[reading.header_row + 1:]:
+        n = parse_task_number(cell(row, num))
+        t = cell(row, title)
+        task = look.tasks.get(n) if n is not None else None
+        found = task.number if task is not None and t == task.title else index.find(t, cell(row, req))
+        if found is not None:
+            shown.setdefault(found, cell(row, role))
+    return shown
+
+
+def _check_shown_unit(look: Lookups, meta: dict[str, str], unit: UnitRow, reading: SheetReading) -> None:
+    """The signed unit must be the one the workbook shows: its title line, else its rows (whose
+    tasks, or whose 本单位角色, are another unit's)."""
+    shown = _unit_from_names(look, reading.title, "")
+    if shown is not None and shown.id != unit.id:
+        raise Quarantine(
+            f"工作簿的隐藏签名页是“{unit.name}”的，但表格标题显示的是“{shown.name}”（“{reading.title[:60]}”），"
+            f"可能是把“{unit.name}”工作簿中的隐藏页复制到了本表，未接收。请“{shown.name}”使用本单位下发的原工作簿"
+            "重新填报，不要从其他单位的工作簿中复制工作表。", unit=shown)
+    signed = {int(n) for n in meta.get("tasks", "").split(",") if n.strip().isdigit()}
+    rows = _shown_rows(look, reading)
+    if not rows or set(rows) == signed:
+        return
+    foreign = set(rows) - signed
+    mine = look.assigned.get(unit.id, {})
+    ours = sum(n in mine and role_shown(value, mine[n]) for n, value in rows.items())
+    fits: dict[int, int] = {}  # units whose tasks are exactly the rows → how many role cells are theirs
+    for u, tasks in look.assigned.items():
+        if u != unit.id and set(tasks) == set(rows) and u in look.units:
+            fits[u] = sum(role_shown(value, tasks[n]) for n, value in rows.items())
+    best = max(fits.values(), default=0)
+    owners = [look.units[u] for u, score in sorted(fits.items()) if score == best and score > ours]
+    if not owners and len(foreign) <= len(set(rows) & signed):
+        return  # rows deleted or added by the unit itself: reported row by row
+    owner = owners[0] if len(owners) == 1 else None
+    listed = "、".join(str(n) for n in sorted(foreign)[:10]) + ("等" if len(foreign) > 10 else "")
+    names = "”或“".join(o.name for o in owners[:3]) + ("”等单位" if len(owners) > 3 else "”")
+    whose = f"“{names}的任务清单" if owners else "其他单位的任务清单"
+    detail = f"第 {listed} 项不是“{unit.name}”的任务" if foreign else f"各项的本单位角色不是“{unit.name}”的"
+    raise Quarantine(
+        f"工作簿的隐藏签名页是“{unit.name}”的，但表中的任务是{whose}（{detail}），"
+        f"可能是把“{unit.name}”工作簿中的隐藏页复制到了本表，未接收。请使用本单位下发的原工作簿重新填报，"
+        "不要从其他单位的工作簿中复制工作表。", unit=owner)
 
 
 def _unsigned_unit(look: Lookups, reading: SheetReading, file_name: str, sender: str | None,

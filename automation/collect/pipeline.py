@@ -8,7 +8,13 @@ Stage 4 of the loop.  Every file ends in exactly one outcome:
   recorded in the ledger with the reason;
 - ``duplicate``: the same bytes were processed before (by SHA-256): nothing changes;
 - ``skipped``: the file could not be read now (on Windows: open in WPS/Excel, or still being
-  written by the mail client): nothing is recorded, it stays where it is for the next run.
+  written by the mail client: modified in the last seconds, or changing while it is read), or it
+  is not a file to read (a hidden name, a broken or looping link): nothing is recorded, it stays
+  where it is for the next run, and the result says why.  One file never stops a run: a file
+  this code fails on is skipped with the error named, and the files after it are still read.
+
+One folder run at a time per workspace (:class:`~automation.collect.runlock.CollectLock`): a
+second ``automation collect`` waits for the first and then sees its files as duplicates.
 
 A file in ``<workspace>/inbox/`` is removed from there only after its archive or quarantine copy
 and its ledger rows are on disk: the ledger commits with ``synchronous=FULL`` (durable when the
@@ -42,17 +48,19 @@ from pathlib import Path
 from automation import clock
 from automation.collect.identify import address, identify, sender_names, sender_units
 from automation.collect.inputs import (
+    Ignored,
     InboxCheck,
     Input,
     Unreadable,
     display_name,
-    expand,
     load_input,
+    scan,
     stat_input,
 )
 from automation.collect.lookups import Lookups
 from automation.collect.results import FileResult, Quarantine, result_line, summarize
 from automation.collect.returned import Rules, evaluate
+from automation.collect.runlock import CollectLock
 from automation.collect.safety import (
     SUPPORTED_SUFFIXES,
     Limits,
@@ -64,8 +72,9 @@ from automation.collect.safety import (
 )
 from automation.collect.storage import Storage
 from automation.config import Config
+from automation.errors import AutomationError
 from automation.fsutil import sha256_bytes
-from automation.ledger import Ledger
+from automation.ledger import LEDGER_FAILURES, DuplicateSubmission, Ledger
 from automation.ledger.records import Submission
 from automation.model import Problem
 from automation.workbook.layout import META_SHEET, TASK_SHEET
@@ -148,21 +157,31 @@ def collect_paths(
     now: dt.datetime,
     *,
     progress: Callable[[int, int, FileResult], None] | None = None,
+    waiting: Callable[[str], None] | None = None,
 ) -> list[FileResult]:
     """Collect files and folders (default ``<workspace>/inbox/``), oldest first.
 
-    Folders are walked recursively; hidden files and Office/LibreOffice lock files (``~$…``,
-    ``.~lock…#``) are skipped.  Files inside the inbox are removed once safely stored.
-    ``progress(done, total, result)`` is called after each file.
+    Folders are walked recursively; Office/LibreOffice lock files (``~$…``, ``.~lock…#``) are
+    passed over, and what else is not read (hidden names, broken or looping links) is reported
+    as ``skipped`` results after the files.  Files inside the inbox are removed once safely
+    stored.  ``progress(done, total, result)`` is called after each file; ``waiting(message)``
+    once if another collect holds the workspace (this one then waits for it).
     """
+    with CollectLock(Workspace(config.workspace).root, waiting):
+        return _collect_paths(config, ledger, paths, now, progress)
+
+
+def _collect_paths(config: Config, ledger: Ledger, paths: Sequence[Path] | None, now: dt.datetime,
+                   progress: Callable[[int, int, FileResult], None] | None) -> list[FileResult]:
     run = _Run(config, ledger, now, batched=True)
-    files = expand(list(paths) if paths else [run.ws.inbox])
+    files, ignored = scan(list(paths) if paths else [run.ws.inbox])
     # Ordered by the files' times (a stat each); the contents are read as the run reaches them,
     # so the workers start at once and a big inbox is never held in memory all at once.
     items = [stat_input(p, now, run.in_inbox) for p in files]
     items.sort(key=lambda it: (it.received_at, it.name))
     run.storage.sweep()
     results: list[FileResult] = []
+    total = len(items) + len(ignored)
     # Keep a few files in flight in the workers while this process stores earlier ones.
     ahead = 2 * len(run.pool.workers)
     loaded = 0
@@ -193,14 +212,43 @@ def collect_paths(
                     load(i + ahead + 1)
                     _submit(run, items[i + ahead])
                 load(i + 1)
-                result = _process(run, item)
+                result = _guarded(run, item)
                 item.data = None  # done with it: a big inbox is never all in memory
                 results.append(result)
                 if progress:
-                    progress(i + 1, len(items), result)
+                    progress(i + 1, total, result)
         finally:
             run.flush()
+    for entry in ignored:
+        results.append(_not_read(entry, now))
+        if progress:
+            progress(len(results), total, results[-1])
     return results
+
+
+def _guarded(run: _Run, item: Input) -> FileResult:
+    """:func:`_process`, but a file this code fails on is skipped (named, logged) and the run goes
+    on.  What is the environment's and not the file's (the ledger or the disk failing) still
+    ends the run: every later file would fail the same way, and the run must not report files
+    as stored whose rows a failed commit took back."""
+    try:
+        return _process(run, item)
+    except (AutomationError, OSError, *LEDGER_FAILURES):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one file never stops a run
+        logger.exception("collect: failed on %s", item.name)
+        if item.ticket is not None:
+            run.pool.discard(item.ticket)
+            item.ticket = None
+        base = FileResult(file_name=item.name, sha256=item.sha256, outcome="skipped", source=item.source,
+                          received_at=clock.iso(item.received_at))
+        return _skipped(base, f"处理这个文件时程序出错（{type(exc).__name__}），本次跳过，未做任何记录，文件留在原处；"
+                              "其余文件照常处理。请把日志和该文件反馈给维护者。")
+
+
+def _not_read(entry: Ignored, now: dt.datetime) -> FileResult:
+    return FileResult(file_name=entry.name, sha256="", outcome="skipped", reason=entry.reason,
+                      received_at=clock.iso(now))
 
 
 def collect_file(
@@ -347,13 +395,16 @@ def _accept(run: _Run, item: Input, base: FileResult, book: ParsedBook, senders:
                                 sheet=reading.sheet.name))
 
     archive = run.archive(item)
-    sid = run.ledger.record_submission(
-        sha256=item.sha256, file_name=item.name, archive_path=run.storage.relative(archive),
-        received_at=item.received_at, now=run.now, outcome="accepted", batch_id=ident.batch.id, unit_id=unit.id,
-        signed=ident.signed, source=item.source, message_id=item.message_id, sender=item.sender,
-        contact=reading.contact or None, phone=reading.phone or None, responses=ev.responses, problems=problems,
-        replaces=item.retry_of.id if item.retry_of else None,
-    )
+    try:
+        sid = run.ledger.record_submission(
+            sha256=item.sha256, file_name=item.name, archive_path=run.storage.relative(archive),
+            received_at=item.received_at, now=run.now, outcome="accepted", batch_id=ident.batch.id, unit_id=unit.id,
+            signed=ident.signed, source=item.source, message_id=item.message_id, sender=item.sender,
+            contact=reading.contact or None, phone=reading.phone or None, responses=ev.responses, problems=problems,
+            replaces=item.retry_of.id if item.retry_of else None,
+        )
+    except DuplicateSubmission:
+        return _stored_meanwhile(run, item, base)
     look.recorded(item.sha256)
     run.remove_later(item)
     base.outcome = "accepted"
@@ -377,12 +428,15 @@ def _quarantine(run: _Run, item: Input, base: FileResult, q: Quarantine) -> File
         return result
     target = run.storage.quarantine(item, q.reason, q.problems)
     where = run.storage.relative(target)
-    sid = run.ledger.record_submission(
-        sha256=item.sha256, file_name=item.name, archive_path=where, received_at=item.received_at,
-        now=run.now, outcome="quarantined", batch_id=run.look.batch.id, unit_id=q.unit.id if q.unit else None,
-        reason=q.reason, source=item.source, message_id=item.message_id, sender=item.sender,
-        problems=q.problems, quarantine_path=where,
-    )
+    try:
+        sid = run.ledger.record_submission(
+            sha256=item.sha256, file_name=item.name, archive_path=where, received_at=item.received_at,
+            now=run.now, outcome="quarantined", batch_id=run.look.batch.id, unit_id=q.unit.id if q.unit else None,
+            reason=q.reason, source=item.source, message_id=item.message_id, sender=item.sender,
+            problems=q.problems, quarantine_path=where,
+        )
+    except DuplicateSubmission:
+        return _stored_meanwhile(run, item, base)
     run.look.recorded(item.sha256)
     run.remove_later(item)
     base.outcome = "quarantined"
@@ -393,6 +447,16 @@ def _quarantine(run: _Run, item: Input, base: FileResult, q: Quarantine) -> File
     if q.unit is not None:
         base.unit, base.unit_id = q.unit.name, q.unit.id
     return base
+
+
+def _stored_meanwhile(run: _Run, item: Input, base: FileResult) -> FileResult:
+    """Another writer (the IMAP intake, a collect on another computer sharing the workspace) stored
+    the same bytes after this run looked them up: this file is a duplicate of that."""
+    run.look.recorded(item.sha256)
+    previous = run.ledger.submission_by_sha(item.sha256)
+    if previous is None:  # pragma: no cover - the other writer's row is what refused ours
+        raise DuplicateSubmission(item.sha256)
+    return _duplicate(run, item, base, previous)
 
 
 def _duplicate(run: _Run, item: Input, base: FileResult, previous: Submission) -> FileResult:

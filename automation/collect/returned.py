@@ -1,33 +1,42 @@
-"""Read a returned workbook's 任务清单 sheet: find the header, match rows by task number, judge values.
+"""Judge a returned 任务清单 sheet: which task each row answers, and what its values say.
 
-No ledger access and no I/O: :mod:`automation.collect.pipeline` identifies the file (batch, unit, layout)
-and hands this module the parsed cells, the unit's assignments and the rules; it gets back the
-responses to store and every problem found, each naming its sheet and cell.
+No ledger access and no I/O: :mod:`automation.collect.pipeline` identifies the file (batch, unit, layout),
+:mod:`~automation.collect.header` finds the table, and this module gets the parsed cells, the unit's
+assignments and the rules; it gives back the responses to store and every problem found, each
+naming its sheet and cell.
 
-Rows are matched by the 序号 column, never by position, so re-sorted, hidden, inserted or
-deleted rows are fine.  Columns are matched by header text (the layout's own headers first,
-then common synonyms), so an edited template or a unit that inserted a column still reads.
-Locked (issued) columns are compared with what was issued: an edit is reported, never applied.
+A row is identified by its issued (locked) task text first and its 序号 second: re-sorted, hidden,
+inserted or deleted rows are fine, and when a unit swapped two 序号 the text wins and a warning says
+which task the row was stored under.  Locked columns are compared with what was issued: an edit
+is reported, never applied.  Nothing a unit typed is dropped without a word: a fill-in column
+that cannot be found, a column the workbook never had, a formula without a value, a text too
+long for a cell are all problems.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from automation.collect.safety import ParsedBook, ParsedSheet
+from automation.collect.header import (
+    HEADER_SYNONYMS,
+    NoTaskSheet,
+    SheetReading,
+    read_metadata,
+    read_task_sheet,
+)
 from automation.collect.values import (
+    CELL_TEXT_LIMIT,
     FORMULA_TRIGGERS,
     UNREPORTED,
     ValueProblem,
     cell_ref,
     cell_text,
+    col_letters,
     looks_like_formula,
     parse_date,
     parse_status,
@@ -36,45 +45,12 @@ from automation.collect.values import (
 from automation.ledger.records import Response
 from automation.model import Problem, Task
 from automation.text import canonical_status, squash
-from automation.workbook.layout import (
-    CONTACT_LABEL,
-    FILL_KEYS,
-    HELP_SHEET,
-    LISTS_SHEET,
-    META_SHEET,
-    PHONE_LABEL,
-    TASK_SHEET,
-    Layout,
-)
+from automation.workbook.layout import FILL_KEYS, Layout
 
-__all__ = ["SheetReading", "Evaluation", "Rules", "NoTaskSheet", "read_task_sheet", "read_metadata", "evaluate"]
+__all__ = ["SheetReading", "Evaluation", "Rules", "NoTaskSheet", "read_task_sheet", "read_metadata", "evaluate",
+           "HEADER_SYNONYMS", "TextIndex", "text_index", "role_shown"]
 
-#: Extra header spellings (after the layout's own headers) for each column key.
-HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "number": ("序号", "编号", "任务编号", "任务序号"),
-    "title": ("工作任务", "任务", "重点任务", "任务名称", "主要任务", "工作事项"),
-    "requirement": ("工作要求", "具体要求", "具体措施", "任务要求", "主要内容"),
-    "lead": ("牵头单位", "牵头部门"),
-    "responsible": ("责任单位", "责任部门", "配合单位"),
-    "role": ("本单位角色", "角色", "本单位职责"),
-    "status": ("落实情况", "完成情况", "进展情况", "推进情况", "完成状态", "状态"),
-    "progress": ("工作进展及成效", "工作进展", "进展及成效", "工作成效", "主要工作及成效", "落实情况说明"),
-    "completed_on": ("完成时间", "完成日期", "实际完成时间"),
-    "evidence": ("佐证材料", "佐证", "证明材料"),
-    "issues": ("存在问题及下步打算", "存在问题", "下步打算", "存在问题和下步打算", "问题及打算"),
-}
-_HEADER_SCAN_ROWS = 60
-_HEADER_NOISE = re.compile(r"[*＊\s]|[（(]\s*(?:必填|选填|必选|请选择|下拉选择)\s*[)）]")
-_SPACES = re.compile(r"\s+")
 _LOOSE_DROP = re.compile(r"[\s、，,；;。.．：:（）()\[\]【】“”\"'‘’/／\-—·]")
-
-
-class NoTaskSheet(Exception):
-    """No sheet with a recognisable task header (the reason is for the office)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -86,26 +62,11 @@ class Rules:
 
 
 @dataclass
-class SheetReading:
-    """Where the task table is in a sheet and what is around it."""
-
-    sheet: ParsedSheet
-    header_row: int
-    columns: dict[str, int]            # column key -> 0-based column index
-    missing: list[str]                 # layout keys whose header was not found
-    title: str = ""                    # text above the header (the workbook's title line)
-    contact: str = ""
-    phone: str = ""
-    contact_cell: str | None = None
-    phone_cell: str | None = None
-
-
-@dataclass
 class Evaluation:
     """What a returned sheet says: the answers to store and every problem, each naming its cell.
 
     ``formula_cells`` are texts written as formulas or links (``=…``, DDE): any of them refuses
-    the whole file.
+    the whole file.  (A real formula the file has no value for is kept as text with a warning.)
     """
 
     responses: list[Response] = field(default_factory=list)
@@ -117,178 +78,15 @@ class Evaluation:
         return [r.task_number for r in self.responses]
 
 
-def _header_key(value: Any) -> str:
-    """Cheap comparison key for header labels (headers are short; long cells are never headers)."""
-    if not isinstance(value, str) or not value or len(value) > 40:
-        return ""
-    return _short_key(value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _short_key(value: str) -> str:
-    # Every returned file repeats the same few header labels: normalise each spelling once.
-    return _HEADER_NOISE.sub("", unicodedata.normalize("NFKC", value))
-
-
 def _loose(value: Any) -> str:
     return _LOOSE_DROP.sub("", squash(cell_text(value)))
 
 
-def read_metadata(book: ParsedBook) -> dict[str, str] | None:
-    """Key/value rows of the very hidden metadata sheet, or None when the sheet is absent."""
-    sheet = book.sheet(META_SHEET)
-    if sheet is None:
-        return None
-    out: dict[str, str] = {}
-    for row in sheet.rows:
-        if not row:
-            continue
-        key = cell_text(row[0])
-        if key and key not in out:
-            out[key] = cell_text(row[1]) if len(row) > 1 else ""
-    return out
-
-
-_CANDIDATES: dict[int, tuple[Layout, dict[str, list[str]]]] = {}
-
-
-def _header_candidates(layout: Layout) -> dict[str, list[str]]:
-    cached = _CANDIDATES.get(id(layout))
-    if cached is not None and cached[0] is layout:
-        return cached[1]
-    out: dict[str, list[str]] = {}
-    for col in layout.columns:
-        names = [_header_key(col.header)]
-        names += [_header_key(s) for s in HEADER_SYNONYMS.get(col.key, ())]
-        out[col.key] = list(dict.fromkeys(n for n in names if n))
-    if len(_CANDIDATES) > 32:
-        _CANDIDATES.clear()
-    _CANDIDATES[id(layout)] = (layout, out)
-    return out
-
-
-def _match_header(row: Sequence[Any], candidates: Mapping[str, list[str]]) -> dict[str, int]:
-    keys = [_header_key(v) for v in row]
-    found: dict[str, int] = {}
-    taken: set[int] = set()
-    # The layout's own header first (exact), then synonyms, so a renamed column keeps its key.
-    for rank in range(max((len(v) for v in candidates.values()), default=0)):
-        for key, names in candidates.items():
-            if key in found or rank >= len(names):
-                continue
-            for i, k in enumerate(keys):
-                if k and k == names[rank] and i not in taken:
-                    found[key] = i
-                    taken.add(i)
-                    break
-    return found
-
-
-def read_task_sheet(book: ParsedBook, layout: Layout, hints: Mapping[str, str] | None = None) -> SheetReading:
-    """Find the task table: the 任务清单 sheet if present, else the first sheet with its header.
-
-    ``hints`` are the metadata's unsigned ``contact_cell``/``phone_cell``: a first guess only.
-    """
-    candidates = _header_candidates(layout)
-    order = sorted(
-        (s for s in book.sheets if s.name not in (META_SHEET, LISTS_SHEET, HELP_SHEET)),
-        key=lambda s: (s.name != TASK_SHEET, s.visible != "visible"),
-    )
-    best: tuple[int, ParsedSheet, int, dict[str, int]] | None = None
-    enough = max(2, len(layout.columns) - 1)
-    hint = _int(hints.get("header_row")) if hints else None
-    for sheet in order:
-        scan = list(range(min(len(sheet.rows), _HEADER_SCAN_ROWS)))
-        if hint and 0 < hint <= len(scan):
-            scan.remove(hint - 1)
-            scan.insert(0, hint - 1)
-        for r in scan:
-            row = sheet.rows[r]
-            found = _match_header(row, candidates)
-            if "number" not in found or len(found) < 2:
-                continue
-            if best is None or len(found) > best[0]:
-                best = (len(found), sheet, r, found)
-            if len(found) >= enough:
-                break
-        if best is not None and best[1] is sheet:
-            break
-    if best is None:
-        number = next((c.header for c in layout.columns if c.key == "number"), "序号")
-        raise NoTaskSheet(f"找不到任务清单的表头（含“{number}”和“落实情况”等列）。请使用下发的工作簿填报，不要删除表头行。")
-    _score, sheet, header_row, columns = best
-    fill_keys = [c.key for c in layout.columns if c.fill_in and c.key in FILL_KEYS]
-    if fill_keys and not any(k in columns for k in fill_keys):
-        raise NoTaskSheet(f"工作表“{sheet.name}”中找不到任何填报列（{'、'.join(c.header for c in layout.columns if c.fill_in)}）。"
-                          "请使用下发的工作簿填报，不要删除或改动表头。")
-    reading = SheetReading(sheet, header_row, columns, [c.key for c in layout.columns if c.key not in columns])
-    _read_above_header(reading, hints or {})
-    return reading
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-
-
-def _ref_to_rc(ref: str) -> tuple[int, int] | None:
-    m = re.fullmatch(r"([A-Z]{1,3})([0-9]{1,5})", (ref or "").strip().upper())
-    if not m:
-        return None
-    col = 0
-    for ch in m.group(1):
-        col = col * 26 + ord(ch) - 64
-    return int(m.group(2)) - 1, col - 1
-
-
-def _is_label(text: str) -> bool:
-    key = _SPACES.sub("", text)
-    return key.startswith((CONTACT_LABEL, PHONE_LABEL)) or bool(re.search(r"[：:]", key))
-
-
-def _label_value(rows: Sequence[Sequence[Any]], r: int, i: int, label: str, hint: str | None) -> tuple[str, str] | None:
-    """The answer next to a ``填报联系人：`` label: typed into the label cell, else in the hinted
-    cell (from the metadata), else the first following cell that is not another label."""
-    row = rows[r]
-    m = re.match(r"\s*" + r"\s*".join(label) + r"\s*[：:]?\s*(.*)$", cell_text(row[i]), re.S)
-    rest = m.group(1).strip() if m else ""
-    if rest:
-        return rest, cell_ref(r, i)
-    rc = _ref_to_rc(hint or "")
-    if rc is not None and rc[0] == r and rc[1] > i and rc[1] < len(row):
-        value = cell_text(row[rc[1]])
-        if not value or not _is_label(value):
-            return value, cell_ref(*rc)
-    for j in range(i + 1, len(row)):
-        value = cell_text(row[j])
-        if value:
-            return (value, cell_ref(r, j)) if not _is_label(value) else None
-    return None
-
-
-def _read_above_header(reading: SheetReading, hints: Mapping[str, str]) -> None:
-    titles: list[str] = []
-    rows = reading.sheet.rows
-    for r, row in enumerate(rows[:reading.header_row]):
-        for i, value in enumerate(row):
-            if value == "" or value is None:
-                continue
-            key = _SPACES.sub("", cell_text(value))
-            if not key:
-                continue
-            if key.startswith(CONTACT_LABEL):
-                hit = _label_value(rows, r, i, CONTACT_LABEL, hints.get("contact_cell"))
-                if hit and not reading.contact:
-                    reading.contact, reading.contact_cell = hit
-            elif key.startswith(PHONE_LABEL):
-                hit = _label_value(rows, r, i, PHONE_LABEL, hints.get("phone_cell"))
-                if hit and not reading.phone:
-                    reading.phone, reading.phone_cell = hit
-            elif len(titles) < 4 and i < 3 and not _is_label(cell_text(value)):
-                titles.append(cell_text(value))
-    reading.title = " ".join(titles)
+def role_shown(value: Any, role: str) -> bool:
+    """Whether a 本单位角色 cell shows ``role`` (as issued; a scope note may follow)."""
+    if isinstance(value, str) and value == role:
+        return True
+    return bool(role) and _loose(value).startswith(_loose(role))
 
 
 def _cell(row: Sequence[Any], i: int | None) -> Any:
@@ -354,6 +152,49 @@ def _issued_texts(task: Task, role: str) -> dict[str, str]:
     return texts
 
 
+class TextIndex:
+    """The batch's tasks by their issued text (title and requirement, compared loosely), so a row
+    is known by what it says even when its 序号 was changed."""
+
+    def __init__(self, tasks: Mapping[int, Task]) -> None:
+        self.tasks = tasks
+        self._pair: dict[tuple[str, str], int | None] = {}
+        self._title: dict[str, int | None] = {}
+        self._requirement: dict[str, int | None] = {}
+        for n, t in tasks.items():
+            title, req = _loose(t.title), _loose(t.requirement)
+            for table, key in ((self._pair, (title, req)), (self._title, title), (self._requirement, req)):
+                if key and key != ("", ""):
+                    table[key] = n if key not in table else None  # type: ignore[index]  # None: not unique
+
+    def find(self, title: Any, requirement: Any) -> int | None:
+        """The one task whose issued title and requirement the cells show (None: no single one)."""
+        t = _loose(title) if title not in ("", None) else ""
+        q = _loose(requirement) if requirement not in ("", None) else ""
+        if t and q and (n := self._pair.get((t, q))):
+            return n
+        if t and (n := self._title.get(t)):
+            return n
+        if q and not t and (n := self._requirement.get(q)):
+            return n
+        return None
+
+
+_INDEXES: dict[int, tuple[Mapping[int, Task], TextIndex]] = {}
+
+
+def text_index(tasks: Mapping[int, Task]) -> TextIndex:
+    """The index of ``tasks`` (kept: every file of a run is judged against the same tasks)."""
+    cached = _INDEXES.get(id(tasks))
+    if cached is not None and cached[0] is tasks:
+        return cached[1]
+    index = TextIndex(tasks)
+    if len(_INDEXES) > 16:
+        _INDEXES.clear()
+    _INDEXES[id(tasks)] = (tasks, index)
+    return index
+
+
 def _formula(text: str) -> bool:
     # The cheap test first: a formula starts with a trigger (texts are stripped), DDE has a "|".
     return bool(text) and (text[0] in FORMULA_TRIGGERS or "|" in text) and looks_like_formula(text)
@@ -374,10 +215,13 @@ class _Sheet:
     received_on: dt.date
     rules: Rules
     status_extra: dict[str, str] | None
+    tasks: Mapping[int, Task]
+    index: TextIndex
+    formulas: Mapping[tuple[int, int], str]   # (row, col) → formula text, for formulas without a value
 
     @classmethod
     def of(cls, reading: SheetReading, layout: Layout, year: int, received_on: dt.date, rules: Rules,
-           status_extra: dict[str, str] | None) -> _Sheet:
+           status_extra: dict[str, str] | None, tasks: Mapping[int, Task]) -> _Sheet:
         cols = reading.columns
         return cls(
             name=reading.sheet.name, cols=cols, headers={c.key: c.header for c in layout.columns},
@@ -386,14 +230,39 @@ class _Sheet:
             locked_cols=[(c.key, cols[c.key]) for c in layout.columns
                          if not c.fill_in and c.key in cols and c.key in _LOCKED_KEYS],
             statuses=layout.statuses, known={o: canonical_status(o) or o for o in layout.statuses if o},
-            year=year, received_on=received_on, rules=rules, status_extra=status_extra)
+            year=year, received_on=received_on, rules=rules, status_extra=status_extra, tasks=tasks,
+            index=text_index(tasks), formulas=reading.sheet.formulas)
 
     def ref(self, r: int, key: str) -> str | None:
         return cell_ref(r, self.cols[key]) if key in self.cols else None
 
+    def agrees(self, row: Sequence[Any], number: int) -> bool:
+        """Whether the row's issued text is that of task ``number`` (or shows no text to judge by)."""
+        task = self.tasks.get(number)
+        if task is None:
+            return False
+        for key in ("title", "requirement"):
+            col = self.cols.get(key)
+            if col is None:
+                continue
+            value = row[col]
+            if value == "" or value is None:
+                continue
+            issued = task.title if key == "title" else task.requirement
+            return (value == issued and type(value) is str) or not _locked_changed(key, value, task, issued)
+        return True
 
-#: A task's row: (row index, the row, its fill-in texts, whether any is filled in).
-_Row = tuple[int, Sequence[Any], dict[str, str], bool]
+    def by_text(self, row: Sequence[Any]) -> int | None:
+        title, req = self.cols.get("title"), self.cols.get("requirement")
+        if title is None and req is None:
+            return None
+        return self.index.find(_cell(row, title), _cell(row, req))
+
+
+#: A task's row: (row index, the row, its fill-in texts, whether any is filled in, the fill-in
+#: keys whose text is a formula the file had no value for).
+_Row = tuple[int, Sequence[Any], dict[str, str], bool, frozenset[str]]
+_NONE: frozenset[str] = frozenset()
 
 
 def evaluate(
@@ -412,10 +281,12 @@ def evaluate(
     cell where a plain test answers (blank cells, unchanged issued text, task numbers as numbers).
     """
     ev = Evaluation()
-    sheet = _Sheet.of(reading, layout, year, received_on, rules, status_extra)
+    sheet = _Sheet.of(reading, layout, year, received_on, rules, status_extra, tasks)
+    ev.problems.extend(reading.notes)
+    _report_missing_columns(ev, reading, layout, sheet)
     _check_contact(ev, reading, sheet.name)
     chosen = _rows_by_number(ev, reading, sheet)
-    for number, (r, row, texts, has_content) in sorted(chosen.items()):
+    for number, (r, row, texts, has_content, formulas) in sorted(chosen.items()):
         if number not in assigned:
             if has_content:
                 ev.problems.append(_problem(
@@ -425,10 +296,45 @@ def evaluate(
         task = tasks.get(number)
         if task is not None:
             _check_locked(ev, sheet, r, row, number, task, assigned[number])
-        if has_content and (response := _evaluate_row(ev, sheet, r, row, texts, number)) is not None:
+        if has_content and (response := _evaluate_row(ev, sheet, r, row, texts, number, formulas)) is not None:
             ev.responses.append(response)
     _report_missing(ev, sheet, assigned, chosen)
+    _report_extra_columns(ev, reading, sheet)
     return ev
+
+
+def _report_missing_columns(ev: Evaluation, reading: SheetReading, layout: Layout, sheet: _Sheet) -> None:
+    """A fill-in column the table no longer has (deleted, or retitled past recognition)."""
+    for c in layout.columns:
+        if c.fill_in and c.key in FILL_KEYS and c.key not in reading.columns:
+            ev.problems.append(_problem(
+                "warning", sheet.name, None, None, c.key,
+                f"表中找不到“{c.header}”列（可能被删除，或表头改得无法识别），该列的内容本次没有读取。"
+                "请使用下发的工作簿，不要删除列或修改表头。"))
+
+
+def _report_extra_columns(ev: Evaluation, reading: SheetReading, sheet: _Sheet) -> None:
+    """Columns the workbook was not issued with (a unit added 备注): their content is not used, and
+    the unit is told so rather than losing it in silence."""
+    rows = reading.sheet.rows
+    if reading.header_row >= len(rows):
+        return
+    width = max((len(row) for row in rows[reading.header_row:]), default=0)
+    taken = set(reading.columns.values())
+    extra = [i for i in range(width) if i not in taken]
+    if not extra:
+        return
+    header = rows[reading.header_row]
+    for i in extra:
+        filled = next((r for r in range(reading.header_row + 1, len(rows))
+                       if i < len(rows[r]) and cell_text(rows[r][i])), None)
+        if filled is None:
+            continue
+        label = cell_text(header[i])[:20] if i < len(header) else ""
+        ev.problems.append(_problem(
+            "warning", sheet.name, cell_ref(filled, i), None, None,
+            f"{col_letters(i)} 列" + (f"“{label}”" if label else "") + "不是下发工作簿中的列，其中填写的内容未采用。"
+            "如需报送，请填入对应的填报列。"))
 
 
 def _check_contact(ev: Evaluation, reading: SheetReading, name: str) -> None:
@@ -440,9 +346,23 @@ def _check_contact(ev: Evaluation, reading: SheetReading, name: str) -> None:
                                              f"{label}“{value[:40]}”是公式或链接的写法"))
 
 
+def _with_formulas(row: Sequence[Any], r: int, sheet: _Sheet) -> tuple[Sequence[Any], frozenset[str]]:
+    """The row with each fill-in formula the file has no value for put in as its text."""
+    keys = []
+    for key, i in sheet.fill_cols:
+        text = sheet.formulas.get((r, i))
+        if text is not None and row[i] in ("", None):
+            if not keys:
+                row = list(row)
+            row[i] = text  # type: ignore[index]
+            keys.append(key)
+    return row, frozenset(keys) if keys else _NONE
+
+
 def _rows_by_number(ev: Evaluation, reading: SheetReading, sheet: _Sheet) -> dict[int, _Row]:
-    """Each task number's row: the first with content wins (a repeat with content is reported);
-    a row without a number but with something filled in beside it is reported and not used."""
+    """Each task's row: known by its issued text first, its 序号 second; the first with content wins
+    (a repeat with content is reported); a row without a number but with something filled in
+    beside it is reported and not used."""
     chosen: dict[int, _Row] = {}
     name, cols, fill_cols = sheet.name, sheet.cols, sheet.fill_cols
     num_col = cols["number"]
@@ -450,35 +370,48 @@ def _rows_by_number(ev: Evaluation, reading: SheetReading, sheet: _Sheet) -> dic
     width = max(cols.values()) + 1
     pad = ("",) * width
     rows = reading.sheet.rows
+    formulas = bool(sheet.formulas)
     for r in range(reading.header_row + 1, len(rows)):
         row = rows[r]
         if len(row) < width:  # rows of a parsed sheet are rectangular; a hand-made one may not be
             row = (*row, *pad[len(row):])
+        from_formula = _NONE
+        if formulas:
+            row, from_formula = _with_formulas(row, r, sheet)
         raw = row[num_col]
         number = int(raw) if type(raw) is float and raw.is_integer() and 0 < raw < 1e6 else parse_task_number(raw)
         if number is None:
             # Section headings and notes: only worth a look when something was filled in beside them.
             if any(cell_text(row[i]) for i in fill_idx if row[i] not in ("", None)):
+                seen = sheet.by_text(row)
+                like = f"该行的任务内容是第 {seen} 项，" if seen else ""
                 ev.problems.append(_problem(
                     "warning", name, cell_ref(r, num_col), None, "number",
                     f"第 {r + 1} 行没有有效的{sheet.headers.get('number', '序号')}（“{cell_text(raw)[:20]}”），"
-                    "该行填写的内容未采用。请不要修改序号列。",
+                    f"{like}该行填写的内容未采用。请不要修改序号列。",
                     _typed({k: cell_text(row[i]) for k, i in fill_cols})))
             continue
+        if not sheet.agrees(row, number) and (seen := sheet.by_text(row)) is not None and seen != number:
+            title = sheet.tasks[seen].title
+            ev.problems.append(_problem(
+                "warning", name, cell_ref(r, num_col), seen, "number",
+                f"第 {r + 1} 行的{sheet.headers.get('number', '序号')}是 {number}，但该行的任务内容是第 {seen} 项"
+                f"（“{title[:20]}”），已按任务内容记为第 {seen} 项。请不要修改序号列。"))
+            number = seen
         texts = {k: "" if (v := row[i]) == "" or v is None else
                  v.strip() if type(v) is str and "\r" not in v else cell_text(v) for k, i in fill_cols}
         has_content = any(texts.values())
         if number in chosen:
-            first_r, _row, _texts, first_content = chosen[number]
+            first_r, _row, _texts, first_content, _f = chosen[number]
             if has_content and first_content:
                 ev.problems.append(_problem(
                     "error", name, cell_ref(r, num_col), number, "number",
                     f"第 {number} 项任务在表中出现了两次（第 {first_r + 1} 行和第 {r + 1} 行），采用第 {first_r + 1} 行，"
                     f"第 {r + 1} 行未采用。", _typed(texts)))
             elif has_content:
-                chosen[number] = (r, row, texts, has_content)
+                chosen[number] = (r, row, texts, has_content, from_formula)
             continue
-        chosen[number] = (r, row, texts, has_content)
+        chosen[number] = (r, row, texts, has_content, from_formula)
     return chosen
 
 
@@ -506,33 +439,63 @@ def _report_missing(ev: Evaluation, sheet: _Sheet, assigned: Mapping[int, str], 
             f"表中找不到第 {shown} 项任务的行（可能被删除），这些任务本次没有报送。"))
 
 
-def _evaluate_row(ev: Evaluation, sheet: _Sheet, r: int, row: Sequence[Any], texts: Mapping[str, str],
-                  number: int) -> Response | None:
+def _evaluate_row(ev: Evaluation, sheet: _Sheet, r: int, row: Sequence[Any], texts: dict[str, str],
+                  number: int, formulas: frozenset[str]) -> Response | None:
     """One assigned task's filled-in row → its response (None: the row is not used)."""
-    if _has_formula(ev, sheet, r, texts, number):
+    if formulas:
+        _note_formulas(ev, sheet, r, texts, number, formulas)
+    if _has_formula(ev, sheet, r, texts, number, formulas):
         return None
     status = _row_status(ev, sheet, r, row, number, texts)
     if status is None:
         return None
+    _cut_long(ev, sheet, r, texts, number)
     progress = texts.get("progress", "")
-    if sheet.rules.require_progress_when_done and status == "已完成" and not progress and "progress" in sheet.cols:
+    if (sheet.rules.require_progress_when_done and status == "已完成" and not progress
+            and "progress" in sheet.headers):
+        gone = "" if "progress" in sheet.cols else "（表中没有这一列）"
         ev.problems.append(_problem(
-            "error", sheet.name, cell_ref(r, sheet.cols["progress"]), number, "progress",
-            f"第 {number} 项选择了“已完成”，但没有填写“{sheet.headers.get('progress', '工作进展及成效')}”；本行未采用，"
-            "请补充后重新报送。", _typed(texts)))
+            "error", sheet.name, sheet.ref(r, "progress"), number, "progress",
+            f"第 {number} 项选择了“已完成”，但没有填写“{sheet.headers.get('progress', '工作进展及成效')}”{gone}；"
+            "本行未采用，请补充后重新报送。", _typed(texts)))
         return None
     completed = _completed_on(ev, sheet, r, row, number)
     return Response(number, status, progress, completed.isoformat() if completed else None,
                     texts.get("evidence", ""), texts.get("issues", ""))
 
 
-def _has_formula(ev: Evaluation, sheet: _Sheet, r: int, texts: Mapping[str, str], number: int) -> bool:
+def _note_formulas(ev: Evaluation, sheet: _Sheet, r: int, texts: Mapping[str, str], number: int,
+                   formulas: frozenset[str]) -> None:
+    """A formula the file carries no value for (saved by a script, openpyxl or a web export): its
+    text is kept as plain text, never as a formula, and the unit is told."""
+    for key, i in sheet.fill_cols:
+        if key in formulas:
+            ev.problems.append(_problem(
+                "warning", sheet.name, cell_ref(r, i), number, key,
+                f"第 {number} 项的“{sheet.headers.get(key, key)}”是公式“{texts.get(key, '')[:40]}”，文件中没有它的计算结果"
+                "（用脚本或网页导出保存的文件常见），已按文字原样保存，不会作为公式使用。如需报送结果，请直接填写文字。"))
+
+
+def _cut_long(ev: Evaluation, sheet: _Sheet, r: int, texts: dict[str, str], number: int) -> None:
+    """Texts longer than a spreadsheet cell holds are cut (the report and re-issued workbooks must
+    hold them), with a warning; the original file stays in the archive."""
+    for key, text in texts.items():
+        if len(text) > CELL_TEXT_LIMIT:
+            texts[key] = text[:CELL_TEXT_LIMIT]
+            ev.problems.append(_problem(
+                "warning", sheet.name, sheet.ref(r, key), number, key,
+                f"第 {number} 项的“{sheet.headers.get(key, key)}”共 {len(text)} 个字，超过单元格上限 {CELL_TEXT_LIMIT} 字，"
+                f"只保存了前 {CELL_TEXT_LIMIT} 字（原文件已存档）。请精简后重新报送，或把详细材料作为附件另行报送。"))
+
+
+def _has_formula(ev: Evaluation, sheet: _Sheet, r: int, texts: Mapping[str, str], number: int,
+                 formulas: frozenset[str] = _NONE) -> bool:
     # One cheap pass over the texts; the exact formula test only where one could be.
     if not any(t and (t[0] in FORMULA_TRIGGERS or "|" in t) for t in texts.values()):
         return False
     dangerous = False
     for key, text in texts.items():
-        if _formula(text):
+        if key not in formulas and _formula(text):
             dangerous = True
             ev.formula_cells.append(_problem(
                 "error", sheet.name, cell_ref(r, sheet.cols[key]), number, key,

@@ -27,10 +27,13 @@ __all__ = [
     "col_letters",
     "UNREPORTED",
     "FORMULA_TRIGGERS",
+    "CELL_TEXT_LIMIT",
 ]
 
 #: Status of a row whose 落实情况 is blank while other fill-in cells are not.
 UNREPORTED = "未填报"
+#: The most characters a spreadsheet cell holds (Excel, WPS; XlsxWriter cuts longer text silently).
+CELL_TEXT_LIMIT = 32767
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _MIN_YEAR, _MAX_YEAR = 1990, 2100

@@ -23,6 +23,7 @@ folder alone.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 
 from automation.config import Config
 from automation.errors import LedgerError
@@ -36,12 +37,16 @@ from automation.ledger.messages import MessageQueries
 from automation.ledger.records import ImportResult
 from automation.ledger.registry import RegistryQueries
 from automation.ledger.schema import MIGRATIONS
-from automation.ledger.submissions import SubmissionQueries
+from automation.ledger.submissions import DuplicateSubmission, SubmissionQueries
 from automation.model import Batch, UnitRow
 from automation.workspace import LEDGER_FILE, Workspace
 
 __all__ = ["Ledger", "Batch", "UnitRow", "ImportResult", "MIGRATIONS", "LEDGER_FILE", "tasks_digest",
-           "open_workspace", "activity_fingerprint"]
+           "open_workspace", "activity_fingerprint", "DuplicateSubmission", "LEDGER_FAILURES"]
+
+#: What the ledger raises when it (or the disk under it) fails, rather than an input: a caller
+#: working through many inputs stops on these instead of blaming one input.
+LEDGER_FAILURES: tuple[type[BaseException], ...] = (sqlite3.Error, LedgerError)
 
 
 class Ledger(BatchQueries, RegistryQueries, IssueQueries, SubmissionQueries, AnswerQueries, MessageQueries,

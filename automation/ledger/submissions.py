@@ -14,6 +14,16 @@ from automation.ledger.connection import Connection
 from automation.ledger.records import ProblemRow, Refusal, Response, Submission
 from automation.model import Problem
 
+
+class DuplicateSubmission(LedgerError):
+    """These bytes were stored meanwhile by another writer (another ``collect``, the IMAP intake):
+    nothing of this submission was written; the caller treats the file as a duplicate."""
+
+    def __init__(self, sha256: str) -> None:
+        super().__init__(f"同一文件（SHA-256 {sha256[:12]}…）已由另一个同时运行的收取任务记录。")
+        self.sha256 = sha256
+
+
 #: The columns of :class:`Submission`, named (never ``*``: a later migration may add columns).
 _COLUMNS = ("id, sha256, batch_id, unit_id, file_name, archive_path, received_at, processed_at, outcome, reason, "
             "signed, source, message_id, sender, contact, phone, rows_accepted, problem_count, quarantine_path")
@@ -93,14 +103,19 @@ class SubmissionQueries(Connection):
                            old_quarantine_path=old["quarantine_path"], old_problems=old_problems)
                 self.conn.execute("DELETE FROM problems WHERE submission_id = ?", (replaces,))
                 self.conn.execute("DELETE FROM submissions WHERE id = ?", (replaces,))
-            cur = self.conn.execute(
-                "INSERT INTO submissions(sha256, batch_id, unit_id, file_name, archive_path, received_at, "
-                "processed_at, outcome, reason, signed, source, message_id, sender, contact, phone, rows_accepted, "
-                "problem_count, quarantine_path) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (sha256, batch_id, unit_id, file_name, archive_path, received, clock.iso(now), outcome, reason,
-                 int(signed), source, message_id, sender, contact, phone,
-                 len(responses) if outcome == "accepted" else 0, len(problems), quarantine_path),
-            )
+            try:
+                cur = self.conn.execute(
+                    "INSERT INTO submissions(sha256, batch_id, unit_id, file_name, archive_path, received_at, "
+                    "processed_at, outcome, reason, signed, source, message_id, sender, contact, phone, rows_accepted, "
+                    "problem_count, quarantine_path) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (sha256, batch_id, unit_id, file_name, archive_path, received, clock.iso(now), outcome, reason,
+                     int(signed), source, message_id, sender, contact, phone,
+                     len(responses) if outcome == "accepted" else 0, len(problems), quarantine_path),
+                )
+            except sqlite3.IntegrityError as exc:
+                if "sha256" in str(exc):  # another writer stored the same bytes since this run looked
+                    raise DuplicateSubmission(sha256) from exc
+                raise
             sid = int(cur.lastrowid or 0)
             if outcome == "accepted" and batch_id is not None and unit_id is not None:
                 # Set-based (three statements, not two per row): collect stores thousands of rows a run.

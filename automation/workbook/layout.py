@@ -27,8 +27,10 @@ An issued workbook (what :func:`automation.workbook.build.build_unit_workbook` w
   (``tasks`` = comma-separated task numbers in sheet order, ``unit_id`` = ledger ``units.id``,
   ``issued_at`` = ISO time with offset), then ``signature`` = :func:`sign` over them with the
   batch secret (hex), then unsigned layout hints (:data:`META_HINT_KEYS`: ``header_row`` as
-  a 1-based row number, ``contact_cell`` and ``phone_cell`` as A1 references) that a reader may
-  use as a first guess but must not trust.
+  a 1-based row number, ``contact_cell`` and ``phone_cell`` as A1 references), then one
+  ``col_<key>`` row per fill-in column with its column letters (:data:`COLUMN_HINT_PREFIX`), so a
+  column whose header a unit retitled is still found; a reader may use hints as a first guess
+  but must not trust them.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ __all__ = [
     "META_MAGIC",
     "META_KEYS",
     "META_HINT_KEYS",
+    "COLUMN_HINT_PREFIX",
     "SIGNATURE_KEY",
     "HEADER_ROW",
     "FIELD_NAMES",
@@ -77,6 +80,8 @@ META_KEYS = ("magic", "batch_uid", "batch_title", "unit_id", "unit_name", "templ
 SIGNATURE_KEY = "signature"
 #: Unsigned hints after the signature row: where the builder put the header and contact cells.
 META_HINT_KEYS = ("header_row", "contact_cell", "phone_cell")
+#: Unsigned hint per fill-in column after those: ``col_progress`` = ``H`` (where it was issued).
+COLUMN_HINT_PREFIX = "col_"
 #: 1-based row of the 任务清单 header in issued workbooks (title, contact row, header).
 HEADER_ROW = 3
 

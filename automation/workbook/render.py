@@ -31,6 +31,7 @@ from typing import Any
 from automation import clock
 from automation.config import Office
 from automation.workbook.layout import (
+    COLUMN_HINT_PREFIX,
     CONTACT_LABEL,
     HEADER_ROW,
     HELP_SHEET,
@@ -143,6 +144,12 @@ def _cell(row: int, col: int) -> str:
     from xlsxwriter.utility import xl_rowcol_to_cell
 
     return xl_rowcol_to_cell(row, col)
+
+
+def _col_name(col: int) -> str:
+    from xlsxwriter.utility import xl_col_to_name as name
+
+    return name(col)
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -274,7 +281,8 @@ def _task_sheet(ws: Any, fm: _Formats, layout: Layout, job: WorkbookJob, values:
     ws.center_horizontally()
     ws.set_footer(f"&L{_escape_hf(job.unit)}&C第 &P 页 共 &N 页", {"margin": 0.25})
     ws.activate()
-    return [("header_row", str(HEADER_ROW)), ("contact_cell", contact_cell), ("phone_cell", phone_cell)]
+    columns_at = [(COLUMN_HINT_PREFIX + c.key, _col_name(i)) for i, c in enumerate(columns) if c.fill_in]
+    return [("header_row", str(HEADER_ROW)), ("contact_cell", contact_cell), ("phone_cell", phone_cell), *columns_at]
 
 
 def _contact_row(ws: Any, fm: _Formats, layout: Layout, job: WorkbookJob, values: dict[str, str],

@@ -23,10 +23,11 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 from automation.collect.safety.limits import SAVE_AS, Limits, Refused
 
-__all__ = ["precheck", "checked"]
+__all__ = ["precheck", "checked", "inspect", "Checked"]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_EMPTY = b"PK\x05\x06"
@@ -37,6 +38,8 @@ _MAX_ENTRIES = 5000
 _REBUILD_MAX = 32 << 20         # inflated XML held to rebuild the zip for the parser (above: the original)
 
 _DOCTYPE_RE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.I)
+# A formula element in sheet XML (<f>, <f t="shared" …/>, <x:f>); not <formula1> of a validation.
+_FORMULA_TAG_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,15}:)?f[\s>/]")
 _SHEET_PART_RE = re.compile(r"^xl/(?:worksheets|dialogsheets|macrosheets)/[^/]+\.xml$", re.I)
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
 
@@ -65,8 +68,23 @@ def precheck(data: bytes, name: str, limits: Limits) -> str:
     return checked(data, name, limits)[0]
 
 
+class Checked(NamedTuple):
+    """What the pre-check found: the real kind, the bytes the parser should read, and the sheet
+    parts that hold formula elements (only those are looked at again for formulas without a value)."""
+
+    kind: str
+    data: bytes
+    formula_parts: frozenset[str] = frozenset()
+
+
 def checked(data: bytes, name: str, limits: Limits) -> tuple[str, bytes]:
-    """:func:`precheck`, and the bytes the parser should read.
+    """:func:`precheck`, and the bytes the parser should read (see :func:`inspect`)."""
+    found = inspect(data, name, limits)
+    return found.kind, found.data
+
+
+def inspect(data: bytes, name: str, limits: Limits) -> Checked:
+    """:func:`precheck`, the bytes the parser should read, and the sheet parts with formulas.
 
     For .xlsx/.xlsm that is a new, uncompressed zip of exactly the parts the checks inflated and
     scanned: the parser then reads what was checked and nothing else (no second zip reader that
@@ -81,10 +99,10 @@ def checked(data: bytes, name: str, limits: Limits) -> tuple[str, bytes]:
         raise Refused("文件是空的（0 字节），可能保存或发送时出错。请重新保存后发送。", "empty")
     head = data[:8]
     if head.startswith(_ZIP_MAGIC) or head.startswith(_ZIP_EMPTY):
-        kind, parts = _check_zip(data, limits)
-        return kind, (_stored_zip(parts) if parts is not None else data)
+        kind, parts, formulas = _check_zip(data, limits)
+        return Checked(kind, _stored_zip(parts) if parts is not None else data, formulas)
     if head == _OLE_MAGIC:
-        return _check_ole(data), data
+        return Checked(_check_ole(data), data)
     raise Refused(_not_a_workbook(data, name), "not_workbook")
 
 
@@ -105,8 +123,9 @@ def _not_a_workbook(data: bytes, name: str) -> str:
     return f"{what}。{SAVE_AS}"
 
 
-def _check_zip(data: bytes, limits: Limits) -> tuple[str, list[tuple[str, bytes]] | None]:
-    """Check a zip container; for .xlsx also return every XML part and sheet part, inflated."""
+def _check_zip(data: bytes, limits: Limits) -> tuple[str, list[tuple[str, bytes]] | None, frozenset[str]]:
+    """Check a zip container; for .xlsx also return every XML part and sheet part, inflated, and
+    the sheet parts with formula elements."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
@@ -145,16 +164,20 @@ def _check_zip(data: bytes, limits: Limits) -> tuple[str, list[tuple[str, bytes]
     far_re = _far_cell_re(limits)
     sheets = _sheet_parts(data, zf, names) if kind == "xlsx" else set()
     parts: list[tuple[str, bytes]] | None = [] if keep else None
+    formulas: set[str] = set()
     held = 0
     for info in infos:
         sheet = info.filename in sheets
-        budget, body = _scan_part(data, info, budget, limits, far_re if sheet else None, parts is not None, sheet)
+        budget, body, formula = _scan_part(data, info, budget, limits, far_re if sheet else None, parts is not None,
+                                           sheet)
+        if formula:
+            formulas.add(info.filename)
         if parts is not None and body is not None:
             parts.append((info.filename, body))
             held += len(body)
             if held > _REBUILD_MAX:  # a huge workbook: keep the worker's memory for the parser
                 parts = None
-    return kind, parts
+    return kind, parts, frozenset(formulas)
 
 
 def _stored_zip(parts: Sequence[tuple[str, bytes]]) -> bytes:
@@ -295,9 +318,10 @@ def _inflate(data: bytes, info: zipfile.ZipInfo) -> Iterator[bytes]:
 
 
 def _scan_part(data: bytes, info: zipfile.ZipInfo, budget: int, limits: Limits,
-               far_re: re.Pattern[bytes] | None, keep: bool = False, sheet: bool = False) -> tuple[int, bytes | None]:
+               far_re: re.Pattern[bytes] | None, keep: bool = False,
+               sheet: bool = False) -> tuple[int, bytes | None, bool]:
     """Inflate one XML part, charging the budget with the bytes really produced; return the
-    budget left and, when ``keep``, the whole part.
+    budget left, when ``keep`` the whole part, and (worksheets) whether it has a formula element.
 
     A DOCTYPE (the only place entities can be declared) may only stand in the prolog, before
     the root element, so most parts are inflated just that far unless they are kept; worksheet
@@ -307,7 +331,8 @@ def _scan_part(data: bytes, info: zipfile.ZipInfo, budget: int, limits: Limits,
     """
     lower = info.filename.lower()
     if info.filename.endswith("/") or not (sheet or lower.endswith(_XML_SUFFIXES)):
-        return budget, None
+        return budget, None, False
+    formula = False
     in_prolog = True
     head = b""
     tail = b""
@@ -339,6 +364,8 @@ def _scan_part(data: bytes, info: zipfile.ZipInfo, budget: int, limits: Limits,
                     break
                 continue
             window = tail + chunk
+            if not formula and _FORMULA_TAG_RE.search(window):
+                formula = True
             worst: str | None = None
             for m in far_re.finditer(window):
                 if m.start() == 0 or window[m.start() - 1] not in b" \t\r\n":
@@ -363,7 +390,7 @@ def _scan_part(data: bytes, info: zipfile.ZipInfo, budget: int, limits: Limits,
         raise
     except (zipfile.BadZipFile, zlib.error, struct.error, EOFError, ValueError, NotImplementedError) as exc:
         raise Refused("文件已损坏（内部部件无法解压，可能下载或保存时中断）。请重新保存后发送。", "corrupt") from exc
-    return budget, (b"".join(kept) if kept is not None else None)
+    return budget, (b"".join(kept) if kept is not None else None), formula
 
 
 def _check_ole(data: bytes) -> str:

@@ -26,6 +26,9 @@ class ParsedSheet:
     name: str
     visible: str                     # visible / hidden / veryhidden
     rows: list[list[Any]] = field(default_factory=list)
+    #: (0-based row, column) → formula text (``=1+1``) of each formula the file has no value for
+    #: (saved by openpyxl, a script or a web export); such a cell reads as blank in ``rows``.
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 @dataclass
@@ -124,7 +127,9 @@ def decode_request(frame: bytes) -> tuple[str, list[str], bytes]:
 
 def encode_book(book: ParsedBook) -> bytes:
     reply = {"ok": True, "kind": book.kind,
-             "sheets": [{"name": s.name, "visible": s.visible, "rows": s.rows} for s in book.sheets]}
+             "sheets": [{"name": s.name, "visible": s.visible, "rows": s.rows,
+                         **({"formulas": [[r, c, f] for (r, c), f in s.formulas.items()]} if s.formulas else {})}
+                        for s in book.sheets]}
     return json.dumps(reply, ensure_ascii=False, default=_encode_cell).encode("utf-8")
 
 
@@ -145,4 +150,10 @@ def decode_reply(frame: bytes) -> ParsedBook | Refused:
     if not reply.get("ok"):
         cls = ParseFailed if reply.get("failed") else Refused
         return cls(str(reply.get("reason", "文件无法读取。")), str(reply.get("code", "unreadable")))
-    return ParsedBook(reply["kind"], [ParsedSheet(s["name"], s["visible"], s["rows"]) for s in reply["sheets"]])
+    try:
+        return ParsedBook(reply["kind"], [
+            ParsedSheet(s["name"], s["visible"], s["rows"],
+                        {(int(r), int(c)): str(f) for r, c, f in s.get("formulas", ())})
+            for s in reply["sheets"]])
+    except (KeyError, TypeError, ValueError):
+        return ParseFailed("读取程序返回了无法识别的结果，未处理。", "crash")

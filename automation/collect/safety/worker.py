@@ -14,7 +14,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from automation.collect.safety.checks import checked
+from automation.collect.safety.checks import inspect
+from automation.collect.safety.formulas import formulas_without_value, sheet_parts
 from automation.collect.safety.limits import Limits, ParseFailed, Refused
 from automation.collect.safety.protocol import (
     ParsedBook,
@@ -37,7 +38,7 @@ def parse_in_process(data: bytes, name: str, limits: Limits, wanted: Sequence[st
     When every sheet in ``wanted`` exists only those are read; otherwise every worksheet is
     (a unit that copied its rows into a new book has other sheet names).
     """
-    kind, readable = checked(data, name, limits)
+    kind, readable, formula_parts = inspect(data, name, limits)
     import python_calamine as pc
 
     try:
@@ -70,9 +71,28 @@ def parse_in_process(data: bytes, name: str, limits: Limits, wanted: Sequence[st
                 raise Refused(f"工作表“{m.name}”超过 {limits.max_rows} 行或 {limits.max_cols} 列，疑似异常文件，未处理。",
                               "far_cell")
             sheets.append(ParsedSheet(m.name, visible, rows))
+        if formula_parts:
+            _add_formulas(readable, formula_parts, sheets, limits)
         return ParsedBook(kind, sheets)
     finally:
         wb.close()
+
+
+def _add_formulas(data: bytes, formula_parts: frozenset[str], sheets: list[ParsedSheet], limits: Limits) -> None:
+    """The formulas without a value of each sheet read (only sheets whose XML has a formula)."""
+    import zipfile
+
+    parts = sheet_parts(data, [s.name for s in sheets])
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for sheet in sheets:
+            part = parts.get(sheet.name)
+            if part not in formula_parts:
+                continue
+            try:
+                xml = zf.read(part)
+            except (KeyError, zipfile.BadZipFile, OSError, ValueError):
+                continue
+            sheet.formulas = formulas_without_value(xml, limits.max_rows, limits.max_cols)
 
 
 def _short(exc: BaseException) -> str:
