@@ -32,6 +32,10 @@ class Task:
     responsible: list[str]
     status: str
     deadline: str | None
+    #: The deadline as an ISO date where ``deadline`` names one (「6月底前」 → 2021-06-30), else None.
+    #: Keyword-only with a default so records built before it existed still construct; it sits
+    #: beside ``deadline`` in ``to_json``.
+    due_date: str | None = field(default=None, kw_only=True)
     unit_notes: dict[str, str]
     extra: dict[str, str]
     source_row: int

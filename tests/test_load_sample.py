@@ -25,7 +25,7 @@ def rec(number, section, sub, sub_title, title, requirement, lead, responsible, 
     return {
         "number": number, "section": section[0], "section_title": section[1], "subsection": sub,
         "subsection_title": sub_title, "title": title, "requirement": requirement, "lead": lead,
-        "responsible": responsible, "status": "已完成", "deadline": None, "unit_notes": notes or {}, "extra": {},
+        "responsible": responsible, "status": "已完成", "deadline": None, "due_date": None, "unit_notes": notes or {}, "extra": {},
         "source_row": row,
     }
 
@@ -96,7 +96,7 @@ def test_complete_records(table, number):
 def test_json_keys_are_the_public_contract(table):
     assert list(table.tasks[0].to_json()) == [
         "number", "section", "section_title", "subsection", "subsection_title", "title", "requirement", "lead",
-        "responsible", "status", "deadline", "unit_notes", "extra", "source_row",
+        "responsible", "status", "deadline", "due_date", "unit_notes", "extra", "source_row",
     ]
 
 
