@@ -169,6 +169,8 @@ _UNIT_TAIL_RE = re.compile(
 # 「各县、市、区政府」 is one collective name, written with enumeration commas: keep it whole.
 _COLLECTIVE_RE = re.compile(r"各\s*县\s*[、，,]\s*市\s*[、，,]\s*区")
 _FRAGMENT_SUFFIXES = {"政府", "人民政府", "部门", "单位", "局", "委", "办", "中心"}
+# A bracket holding only a kind of body belongs to the name: 各乡镇（街道）, 各县（区）.
+_KIND_WORDS = {"街道", "乡镇", "镇", "乡", "社区", "村居", "村", "区", "县", "市", "市、区", "县、区", "县、市", "园区"}
 
 
 def _tokenise(raw: str) -> list[str]:
@@ -236,6 +238,8 @@ def split_units(raw: object) -> list[tuple[str, str | None]]:
             continue
         note = None
         m = re.fullmatch(r"(.+?)（([^（）]*)）", name)
+        if m and m.group(2) in _KIND_WORDS:  # 各乡镇（街道）: one name, not a scope note
+            m = None
         if m and m.group(1) and not m.group(1).endswith(("（", "(")):
             name, note = m.group(1), m.group(2) or None
         out.append((name, note))

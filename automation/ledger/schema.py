@@ -190,4 +190,8 @@ MIGRATIONS: list[str] = [
     """
     DROP INDEX IF EXISTS responses_unit_task;
     """,
+    # 4: per-task deadlines as a date (「6月底前」 → the batch year's June 30), beside the text
+    """
+    ALTER TABLE tasks ADD COLUMN due_date TEXT;
+    """,
 ]

@@ -31,6 +31,7 @@ _GROUP_CELL_MAX = 30  # a cell merged over several tasks is short (a field, a un
 class _Cell:
     line: int
     text: str
+    loose: bool = False  # lines no ``|`` closed: a title or signature around the table, not a cell
 
 
 def _ends_cell(line: str) -> bool:
@@ -54,6 +55,9 @@ def _cells(lines: list[str]) -> list[_Cell]:
     for i, line in enumerate(lines, start=1):
         s = line.strip()
         if not s:
+            if buf:  # a blank line ends text that no | closed
+                out.append(_Cell(first, "\n".join(buf), loose=True))
+                buf = []
             continue
         if not buf:
             first = i
@@ -67,7 +71,20 @@ def _cells(lines: list[str]) -> list[_Cell]:
         else:
             buf.append(s)
     if buf:
-        out.append(_Cell(first, "\n".join(buf)))
+        out.append(_Cell(first, "\n".join(buf), loose=True))
+    return out
+
+
+def _peel_header_label(cells: list[_Cell]) -> list[_Cell]:
+    """Title lines run into the first header cell when no ``|`` separates them: split them off."""
+    out: list[_Cell] = []
+    for cell in cells:
+        lines = cell.text.split("\n")
+        if len(lines) > 1 and not header_key(cell.text) and header_key(lines[-1]):
+            out.append(_Cell(cell.line, "\n".join(lines[:-1]), loose=True))
+            out.append(_Cell(cell.line + len(lines) - 1, lines[-1]))
+        else:
+            out.append(cell)
     return out
 
 
@@ -93,6 +110,10 @@ def _metadata_rows(cells: list[_Cell]) -> list[RawRow]:
     k = 0
     while k < len(cells):
         cell = cells[k]
+        if cell.loose:
+            rows += [RawRow(cell.line + n, [t], text=True) for n, t in enumerate(cell.text.split("\n")) if t.strip()]
+            k += 1
+            continue
         texts = [cell.text]
         if cell.text.rstrip().endswith(("：", ":")) and k + 1 < len(cells):
             texts.append(cells[k + 1].text)
@@ -205,13 +226,16 @@ class _Rows:
 
 def rebuild_rows(lines: list[str]) -> list[RawRow]:
     """Rows of a one-cell-per-line extract (the header first, metadata before it as text rows)."""
-    cells = _cells(lines)
+    cells = _peel_header_label(_cells(lines))
     found = _header_at(cells)
     if found is None:  # not a table after all: every cell a line of text
         return [RawRow(c.line, [c.text]) for c in cells if c.text.strip()]
     start, length = found
     header = cells[start : start + length]
     body = cells[start + length :]
+    trailing: list[_Cell] = []
+    while body and body[-1].loose:  # the signature and date under the table
+        trailing.insert(0, body.pop())
     keys: list[str | None] = [header_key(c.text) for c in header]
     first_body = next((squash(c.text) for c in body if squash(c.text) and not split_heading(squash(c.text))[0]),
                       "")
@@ -228,4 +252,5 @@ def rebuild_rows(lines: list[str]) -> list[RawRow]:
     for i, cell in enumerate(body):
         grouper.add(cell, body[i + 1] if i + 1 < len(body) else None)
     grouper.close()
-    return rows + grouper.rows
+    return rows + grouper.rows + [RawRow(c.line + k, [t], text=True) for c in trailing
+                                  for k, t in enumerate(c.text.split("\n")) if t.strip()]

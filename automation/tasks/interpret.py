@@ -142,15 +142,18 @@ class _TableReader:
         """A row a page break split in two (the tail at the top of the next page) is one row again."""
         out: list[RawRow] = []
         for row in body:
+            if is_header_repeat(row, self.header):
+                continue
             prev = out[-1] if out else None
             if (prev is not None and row.page and prev.page and row.page != prev.page and not row.text
-                    and not prev.text and not is_header_repeat(row, self.header) and self._is_tail(row)):
+                    and not prev.text and self._is_tail(row)):
                 width = max(len(prev.cells), len(row.cells))
                 a, b = prev.cells + [""] * (width - len(prev.cells)), row.cells + [""] * (width - len(row.cells))
                 prev.cells = [x if (i in row.carried or not y.strip()) else (x + "\n" + y if x.strip() else y)
                               for i, (x, y) in enumerate(zip(a, b, strict=True))]
+                tail = " | ".join(c.strip() for i, c in enumerate(row.cells) if c.strip() and i not in row.carried)
                 self.problems.append(problem(row, f"第 {row.page - 1} 页末行在换页处断开，已与下一页首行合并",
-                                             row.joined, "info"))
+                                             tail, "info"))
                 continue
             out.append(row)
         return out

@@ -138,7 +138,10 @@ class _PlanReader:
         self._prose(row, text)
 
     def _label(self, row: RawRow, text: str) -> bool:
-        m = _LABEL_RE.match(text)
+        bare = text.rstrip("。")
+        if bare[:1] in "（(" and bare[-1:] in "）)":  # （牵头单位：A；责任单位：B） on a line of its own
+            bare = bare[1:-1]
+        m = _LABEL_RE.match(bare)
         if not m:
             return False
         if self.open is None and self.heading_row is not None:
@@ -146,7 +149,8 @@ class _PlanReader:
         if self.open is None:
             self.problems.append(problem(row, "单位行前面没有任务段落，已跳过", text))
             return True
-        self._add_units(self.open, m.group(1), m.group(2))
+        for label, units in _label_clauses(bare):
+            self._add_units(self.open, label, units)
         self.open.labelled = True
         return True
 
@@ -192,6 +196,7 @@ class _PlanReader:
                 else:
                     self.subsection = (f"（{m.group(1)}）", title)
                     self.headings.append(f"（{m.group(1)}）{title}")
+                self._drop_heading_row()
                 self.heading_row = (row, rest)
                 self.started = True
                 return True
@@ -217,8 +222,9 @@ class _PlanReader:
         self.open = _Open(task, row)
         for label, units in inline:
             self._add_units(self.open, label, units)
+        self.open.labelled = bool(inline)
         self.started = True
-        self.heading_row = None
+        self._drop_heading_row()
         return True
 
     def _prose(self, row: RawRow, text: str) -> None:
@@ -283,11 +289,16 @@ class _PlanReader:
                 self.problems.append(problem(row, "说明文字，未作为任务", text, "info"))
             self.pending = []
 
-    def finish(self) -> None:
-        self._close(next_heading=True)
+    def _drop_heading_row(self) -> None:
+        """The last heading got no task under it: its text after the title is prose, said so."""
         if self.heading_row is not None and self.heading_row[1]:
             row, rest = self.heading_row
             self.problems.append(problem(row, "标题后的说明文字，未作为任务", rest, "info"))
+        self.heading_row = None
+
+    def finish(self) -> None:
+        self._close(next_heading=True)
+        self._drop_heading_row()
         self._renumber()
         for row, text, names, applied in self.notes:
             numbers = [t.number for t in applied]

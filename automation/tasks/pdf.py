@@ -21,8 +21,10 @@ from automation.text import squash
 __all__ = ["read_pdf_rows"]
 
 _PAGE_NUMBER_RE = re.compile(r"[-—–－\s]*\d{1,4}[-—–－\s]*|第\s*\d+\s*页(?:\s*[,，/]?\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+")
-# A line ending with one of these, a character or two short of the edge, ended a unit's name.
+# A line ending like a unit's name whose next line starts like one is two names, not a wrap:
+# 「市发改委」 filling a narrow cell, then 「市财政局」 on the next line.
 _NAME_END = set("局委办府门心室会司行关班构道队院所站厅部组")
+_NAME_START = set("市各县区省镇乡街中国人团共")
 _WORD_PAD = 5.7  # Word's and WPS's default cell margin (0.19 cm) in points
 _SCAN_MESSAGE = (
     "{name}：这是扫描件（每页只有图片，没有可读取的文字），无法识别任务。请向发文单位索取 Word 原件或可复制文字的 PDF"
@@ -66,7 +68,7 @@ def _cell_text(chars: list[dict[str, Any]], x0: float, x1: float) -> str:
     for prev, line in zip(lines, lines[1:], strict=False):
         gap = x1 - pad - prev[-1]["x1"]
         last, first = prev[-1]["text"], line[0]["text"]
-        if gap > 2.2 * size or (gap > 0.8 * size and last in _NAME_END):
+        if gap > 2.2 * size or (last in _NAME_END and first in _NAME_START):
             parts.append("\n")
         elif last.isascii() and last.isalnum() and first.isascii() and first.isalnum():
             parts.append(" ")
@@ -120,23 +122,24 @@ class _Reader:
             n += 1
         return n
 
-    def text_lines(self, page_no: int, lines: list[list[dict[str, Any]]], right: float) -> None:
-        """Running text outside the tables, wrapped lines joined into paragraphs."""
+    def text_lines(self, page_no: int, lines: list[list[dict[str, Any]]], left: float, right: float) -> None:
+        """Running text outside the tables; a line that runs to the right edge continues on the next
+        line when that one starts at the left edge in the same type size (a wrapped paragraph)."""
         para: list[str] = []
         first = 0
-        for i, line in enumerate(lines, start=1):
-            text = _line_text(line).strip()
-            if not text or _PAGE_NUMBER_RE.fullmatch(text):
-                continue
+        kept = [(i, ln) for i, ln in enumerate(lines, start=1)
+                if _line_text(ln).strip() and not _PAGE_NUMBER_RE.fullmatch(_line_text(ln).strip())]
+        for k, (i, line) in enumerate(kept):
             if not para:
                 first = i
-            para.append(text)
+            para.append(_line_text(line).strip())
+            nxt = kept[k + 1][1] if k + 1 < len(kept) else None
             size = line[-1]["size"]
-            if line[-1]["x1"] < right - 1.5 * size or i == len(lines):
+            wraps = (nxt is not None and line[-1]["x1"] >= right - 1.5 * size
+                     and abs(nxt[0]["x0"] - left) < 0.5 * size and abs(nxt[0]["size"] - size) < 0.5)
+            if not wraps:
                 self.rows.append(RawRow(first, ["".join(para)], page=page_no, text=True))
                 para = []
-        if para:
-            self.rows.append(RawRow(first, ["".join(para)], page=page_no, text=True))
 
     def page(self, page: Any) -> None:
         chars = page.chars
@@ -148,12 +151,13 @@ class _Reader:
         outside = [c for c in chars if not any(_inside(c, b) for b in boxes)] if boxes else chars
         lines = _lines([c for c in outside if c["text"].strip()])
         right = max((line[-1]["x1"] for line in lines), default=0.0)
+        left = min((line[0]["x0"] for line in lines), default=0.0)
         top = boxes[0][1] if boxes else float("inf")
-        self.text_lines(page.page_number, [ln for ln in lines if ln[0]["top"] < top], right)
+        self.text_lines(page.page_number, [ln for ln in lines if ln[0]["top"] < top], left, right)
         n = 1
         for table in tables:
             n = self.table(page.page_number, table, chars, n)
-        self.text_lines(page.page_number, [ln for ln in lines if ln[0]["top"] >= top], right)
+        self.text_lines(page.page_number, [ln for ln in lines if ln[0]["top"] >= top], left, right)
 
 
 def read_pdf_rows(path: Path) -> list[RawRow]:

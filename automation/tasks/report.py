@@ -7,14 +7,19 @@ lost without a word; ``--strict`` turns the last two into a failing exit code.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
+from automation.config import default_config_path, load_config
+from automation.errors import ConfigError
 from automation.model import Problem
+from automation.tasks.load import load_tasks
 from automation.tasks.records import TaskTable
 from automation.tasks.word import PARAGRAPHS
 from automation.units import Registry
 
-__all__ = ["ImportSummary", "summarize", "describe"]
+__all__ = ["ImportSummary", "Review", "summarize", "describe", "review"]
 
 _RAW_SHOWN = 80
 
@@ -92,3 +97,40 @@ def summarize(table: TaskTable, registry: Registry | None = None) -> ImportSumma
         year=table.year,
         year_source=table.year_source,
     )
+
+
+@dataclass(frozen=True)
+class Review:
+    """What ``automation tasks show`` reports: the table, its problems as lines, the summary."""
+
+    table: TaskTable
+    summary: ImportSummary
+    config_note: str = ""  # why the registry was not asked, when a config.toml was there but unreadable
+
+    @property
+    def problem_lines(self) -> list[tuple[str, str]]:
+        return [(p.severity, describe(p)) for p in self.table.problems]
+
+
+def _registry(config_path: Path | None) -> tuple[Registry | None, str]:
+    """The registry of the given config.toml, else of the one found (./config.toml, $AUTOMATION_CONFIG)."""
+    if config_path is not None:
+        return Registry.from_config(load_config(config_path)), ""
+    found = default_config_path()
+    if not found.exists():
+        return None, ""
+    try:
+        return Registry.from_config(load_config(found)), ""
+    except ConfigError as exc:  # the table can still be shown; say why names were not checked
+        return None, f"未检查单位是否登记：{exc}"
+
+
+def review(path: Path, sheet: str | None = None, config_path: Path | None = None,
+           today: dt.date | None = None) -> Review:
+    """Read a task list and summarise it, checking names against config.toml when there is one.
+
+    Deadlines are dated in the year the document's title names (「2021年…」), else ``today``'s.
+    """
+    registry, note = _registry(config_path)
+    table = load_tasks(path, sheet, today=today)
+    return Review(table, summarize(table, registry), note)
