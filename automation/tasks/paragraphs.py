@@ -162,6 +162,7 @@ class _PlanReader:
             self._heading_as_task()
         assert self.open is not None
         self.open.task.extra[m.group(1)] = m.group(2).strip()  # a person, never a unit
+        self.open.task.raw[m.group(1)] = m.group(2).strip()
         return True
 
     def _deadline(self, row: RawRow, text: str) -> bool:
@@ -169,6 +170,7 @@ class _PlanReader:
         if not m or self.open is None:
             return False
         self.open.task.deadline = m.group(2).strip() or None
+        self.open.task.raw[m.group(1)] = m.group(2).strip()
         self.labels.setdefault(m.group(1), "deadline")
         return True
 
@@ -274,6 +276,7 @@ class _PlanReader:
         if self.open is not None:
             task = self.open.task
             if self.open.continued:
+                task.raw["续"] = "\n".join(self.open.continued)
                 more = normalize_text("".join(self.open.continued))
                 task.requirement = f"{task.requirement}{more}" if task.requirement else more
             for _row, _text, names, applied in self.notes:
