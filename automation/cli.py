@@ -122,24 +122,34 @@ def tasks() -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--sheet", help="Excel 文件中的工作表名称（默认自动查找）")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（每项任务一个对象）")
-def tasks_show(path: Path, sheet: str | None, as_json: bool) -> None:
-    """读取任务表 PATH，显示识别结果（不需要配置文件）。"""
-    from automation.tasks.load import load_tasks, tasks_to_json
+@click.option("--strict", is_flag=True, help="有跳过的行或没有单位的任务时，以退出码 3 结束")
+@pass_app
+def tasks_show(app: App, path: Path, sheet: str | None, as_json: bool, strict: bool) -> None:
+    """读取任务表 PATH，显示识别结果（不需要配置文件；有 config.toml 时核对单位是否登记）。"""
+    from automation.tasks.load import tasks_to_json
+    from automation.tasks.report import review
 
-    table = load_tasks(path, sheet)
+    config_path = Path(app.config_path) if app.config_path else None
+    result = review(path, sheet, config_path, today=app.now().date())
+    table = result.table
     if as_json:
         print_json(tasks_to_json(table.tasks))
     else:
         out = Table(title=f"{path.name}：{len(table.tasks)} 项任务，{len(table.sections)} 个大项，"
                           f"{len(table.subsections)} 个小项", show_lines=False)
-        for col in ("编号", "大项", "小项", "工作任务", "牵头单位", "责任单位", "落实情况"):
+        for col in ("编号", "大项", "小项", "工作任务", "牵头单位", "责任单位", "落实情况", "完成时限"):
             out.add_column(col, overflow="fold")
         for t in table.tasks:
             out.add_row(str(t.number), t.section or "", t.subsection or "", t.title,
-                        "、".join(t.lead), "、".join(t.responsible), t.status)
+                        "、".join(t.lead), "、".join(t.responsible), t.status, t.deadline or "")
         console.print(out)
-    for p in table.problems:
-        err_console.print(("提示：" if p.severity == "info" else "警告：") + str(p), markup=False)
+    for severity, line in result.problem_lines:
+        err_console.print({"info": "提示：", "warning": "警告："}.get(severity, "跳过：") + line, markup=False)
+    if result.config_note:
+        err_console.print("提示：" + result.config_note, markup=False)
+    err_console.print(result.summary.line(), markup=False)
+    if strict and not result.summary.complete:
+        raise click.exceptions.Exit(3)
 
 
 # --------------------------------------------------------------------------- init / assignments
@@ -155,6 +165,7 @@ def tasks_show(path: Path, sheet: str | None, as_json: bool) -> None:
 def init_cmd(app: App, tasks_path: Path | None, replace: bool, register_unknown: bool, as_json: bool) -> None:
     """创建工作目录和台账，导入本批任务表（可重复运行）。"""
     from automation.tasks.importing import init_batch
+    from automation.tasks.report import describe
 
     result, table = init_batch(app.config, app.ledger, app.now(), tasks_path, replace, register_unknown)
     if as_json:
@@ -164,7 +175,7 @@ def init_cmd(app: App, tasks_path: Path | None, replace: bool, register_unknown:
         return
     for p in table.problems:
         if p.severity != "info":
-            err_console.print("警告：" + str(p), markup=False)
+            err_console.print("警告：" + describe(p), markup=False)
     for warning in result.warnings:
         err_console.print("警告：" + warning, markup=False)
     console.print(f"{result.batch.title}：{result.message}（工作目录 {app.config.workspace}）", markup=False)

@@ -159,14 +159,25 @@ _UNIT_SUFFIXES = (
     "政府", "部门", "单位", "中心", "管委会", "委员会", "办公室", "公司", "集团", "银行", "协会", "联合会",
     "街道", "局", "委", "办", "厅", "部", "署", "院", "所", "站", "队", "处", "科", "室", "会", "社", "馆",
     "台", "团", "县", "区", "市", "镇", "乡", "村", "组", "司",
+    # Offices also task bodies such as 市营商办工作专班, 南平海关, 人行南平市中心支行, 金融机构, 各社区.
+    "机构", "专班", "海关", "人行", "行", "指挥部", "社区", "园区", "学校", "医院", "联", "党校",
 )
+# What offices write after the names and is not a name: 「等」「等市有关单位」「负责落实」 and a full stop.
+_UNIT_TAIL_RE = re.compile(
+    r"(?:等(?:[省市县区]?直?(?:各|其他)?(?:有关|相关)?(?:单位|部门))?|(?:负责|牵头)?(?:抓好)?落实|负责)$"
+)
+# 「各县、市、区政府」 is one collective name, written with enumeration commas: keep it whole.
+_COLLECTIVE_RE = re.compile(r"各\s*县\s*[、，,]\s*市\s*[、，,]\s*区")
 _FRAGMENT_SUFFIXES = {"政府", "人民政府", "部门", "单位", "局", "委", "办", "中心"}
+# A bracket holding only a kind of body belongs to the name: 各乡镇（街道）, 各县（区）.
+_KIND_WORDS = {"街道", "乡镇", "镇", "乡", "社区", "村居", "村", "区", "县", "市", "市、区", "县、区", "县、市", "园区"}
 
 
 def _tokenise(raw: str) -> list[str]:
     """Split a unit cell on separators that stand outside brackets."""
     text = unicodedata.normalize("NFC", raw).translate(_FULLWIDTH_ALNUM)
     text = _WS_RE.sub(" ", text).strip()
+    text = _COLLECTIVE_RE.sub("各县\x00市\x00区", text)
     # Spaces just inside brackets are wrap artefacts: "( 负责 )" -> "(负责)".
     text = re.sub(r"([(（\[【〔])\s+", r"\1", text)
     text = re.sub(r"\s+([)）\]】〕])", r"\1", text)
@@ -197,7 +208,19 @@ def _tokenise(raw: str) -> list[str]:
             joined[-1] += tok
         else:
             joined.append(tok)
-    return joined
+    return [tok.replace("\x00", "、") for tok in joined]
+
+
+def _strip_tail(name: str) -> str:
+    """``市财政局等`` → ``市财政局``; ``各县（市、区）政府负责落实。`` → ``各县（市、区）政府``; ``等`` → ````."""
+    while True:
+        stripped = name.rstrip("。.；;，,")
+        m = _UNIT_TAIL_RE.search(stripped)
+        if m and (m.start() >= 2 or m.start() == 0):
+            stripped = stripped[: m.start()]
+        if stripped == name:
+            return name
+        name = stripped
 
 
 def split_units(raw: object) -> list[tuple[str, str | None]]:
@@ -210,11 +233,13 @@ def split_units(raw: object) -> list[tuple[str, str | None]]:
         return []
     out: list[tuple[str, str | None]] = []
     for tok in _tokenise(str(raw)):
-        name = squash(tok)
+        name = _strip_tail(squash(tok))
         if not name:
             continue
         note = None
         m = re.fullmatch(r"(.+?)（([^（）]*)）", name)
+        if m and m.group(2) in _KIND_WORDS:  # 各乡镇（街道）: one name, not a scope note
+            m = None
         if m and m.group(1) and not m.group(1).endswith(("（", "(")):
             name, note = m.group(1), m.group(2) or None
         out.append((name, note))
@@ -271,7 +296,7 @@ def parse_unit_cell(
 
 def looks_like_units(raw: object) -> bool:
     """Does this cell hold unit names (as opposed to requirement prose or a status)?"""
-    text = squash(raw)
+    text = squash(raw).rstrip("。")
     if not text or "。" in text or len(text) > 120:
         return False
     lead, partners, plain = parse_unit_cell(raw)

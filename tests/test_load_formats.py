@@ -225,9 +225,9 @@ def test_doc_renamed_docx(tmp_path):
 
 
 def test_unsupported_suffix(tmp_path):
-    path = tmp_path / "t.pdf"
-    path.write_bytes(b"%PDF-1.4")
-    with pytest.raises(InputError, match="不支持的文件类型 .pdf"):
+    path = tmp_path / "t.pptx"
+    path.write_bytes(b"PK\x03\x04")
+    with pytest.raises(InputError, match="不支持的文件类型 .pptx"):
         load_tasks(path)
 
 

@@ -115,12 +115,12 @@ def test_login_and_a_viewer_cannot_post(browser, tmp_path, demo) -> None:  # typ
         browser.find_element(By.NAME, "name").send_keys("督查室")
         browser.find_element(By.NAME, "password").send_keys("wrong password")
         browser.find_element(By.CSS_SELECTOR, "form.login button").click()
-        assert "账号或密码不正确" in browser.page_source
+        _wait(browser, lambda d: "账号或密码不正确" in d.page_source)
         browser.find_element(By.NAME, "name").clear()
         browser.find_element(By.NAME, "name").send_keys("督查室")
         browser.find_element(By.NAME, "password").send_keys("viewer pass")
         browser.find_element(By.CSS_SELECTOR, "form.login button").click()
-        _wait(browser, lambda d: d.current_url.endswith("/send"))
+        _wait(browser, lambda d: d.current_url.endswith("/send") and "只读账号" in d.page_source)
         assert "只读账号" in browser.page_source and "督查室（只读）" in browser.page_source
         assert not browser.find_elements(By.CSS_SELECTOR, ".actions button")
         assert _fetch_post(browser, "/send", with_token=True) == 403

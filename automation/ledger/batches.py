@@ -22,14 +22,13 @@ from automation.units import Assignment
 def tasks_digest(tasks: Sequence[Task]) -> str:
     """A digest of the normalised task records (what "the same table" means on re-import).
 
-    A field added to the record later and left empty (``due_date`` of a table without dates) is
-    left out, so a table imported before that field existed is still the same table.
+    ``due_date`` is left out: it is derived from ``deadline`` (which is in) and the batch year,
+    and a ledger written before it existed must see an unchanged table as unchanged.
     """
     records = []
     for t in tasks:
         record = t.to_json()
-        if record.get("due_date") is None:
-            record.pop("due_date", None)
+        record.pop("due_date", None)
         records.append(record)
     payload = json.dumps(records, ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
@@ -117,6 +116,7 @@ class BatchQueries(Connection):
                 (batch.id, a.task, unit_ids[a.unit], a.role, a.note) for a in assignments
             ]
             if current is not None and current["digest"] == digest:
+                dated = self._update_due_dates(batch.id, tasks)
                 existing = {
                     (r[0], r[1], r[2], r[3]) for r in self.conn.execute(
                         "SELECT task_number, unit_id, role, IFNULL(note, '') FROM assignments WHERE batch_id = ?",
@@ -125,6 +125,10 @@ class BatchQueries(Connection):
                 }
                 wanted = {(r[1], r[2], r[3], r[4] or "") for r in assignment_rows}
                 if existing == wanted:
+                    if dated:
+                        self.event("due_dates", now, batch=batch.title, count=dated)
+                        return ImportResult(batch, True, current["revision"], len(tasks), len(assignments),
+                                            f"任务表未变，{dated} 项任务的完成时限日期已更新")
                     return ImportResult(batch, False, current["revision"], len(tasks), len(assignments),
                                         "任务表与台账一致，未做改动")
                 self._write_assignments(batch.id, assignment_rows)
@@ -164,6 +168,14 @@ class BatchQueries(Connection):
         return ImportResult(batch, True, revision, len(tasks), len(assignments),
                             f"任务表已{verb}：{len(tasks)} 项任务，{len(assignments)} 条单位分工")
 
+    def _update_due_dates(self, batch_id: int, tasks: Sequence[Task]) -> int:
+        """Bring stored due dates in line with an unchanged table (new batch year, or a ledger from
+        before due dates); returns how many changed."""
+        stored = dict(self.conn.execute("SELECT number, due_date FROM tasks WHERE batch_id = ?", (batch_id,)))
+        changed = [(t.due_date, batch_id, t.number) for t in tasks if stored.get(t.number) != t.due_date]
+        self.conn.executemany("UPDATE tasks SET due_date = ? WHERE batch_id = ? AND number = ?", changed)
+        return len(changed)
+
     def _write_assignments(self, batch_id: int, rows: list[tuple[Any, ...]]) -> None:
         self.conn.execute("DELETE FROM assignments WHERE batch_id = ?", (batch_id,))
         self.conn.executemany(
@@ -178,7 +190,8 @@ class BatchQueries(Connection):
                 subsection=r["subsection"], subsection_title=r["subsection_title"], title=r["title"],
                 requirement=r["requirement"], lead=json.loads(r["lead_json"]),
                 responsible=json.loads(r["responsible_json"]), status=r["status"], deadline=r["deadline"],
-                due_date=r["due_date"], unit_notes=json.loads(r["unit_notes_json"]), extra=json.loads(r["extra_json"]),
+                due_date=r["due_date"],
+                unit_notes=json.loads(r["unit_notes_json"]), extra=json.loads(r["extra_json"]),
                 source_row=r["source_row"], raw=json.loads(r["raw_json"]),
             )
             for r in rows

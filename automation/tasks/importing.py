@@ -42,7 +42,7 @@ def init_batch(
     path = tasks_path or config.batch.tasks
     if path is None:
         raise ConfigError("config.toml：[batch] 缺少 tasks（任务表文件路径），或用 automation init --tasks 指定。")
-    table = load_tasks(path, config.batch.sheet if tasks_path is None else None)
+    table = load_tasks(path, config.batch.sheet if tasks_path is None else None, year=config.batch.year)
     registry = Registry.from_config(config)
     unknown = unknown_names(table.tasks, registry)
     units = list(config.units)

@@ -14,8 +14,8 @@ from pathlib import Path
 from automation.config import Config
 from automation.errors import UnknownUnitError
 from automation.ledger import Ledger, tasks_digest
-from automation.model import Task
-from automation.tasks.load import LoadProblem, load_tasks
+from automation.model import Problem, Task
+from automation.tasks.load import load_tasks
 from automation.units import Registry, expand_assignments, unknown_names
 
 __all__ = ["UnknownName", "NamedUnit", "PreviewSection", "TablePreview", "preview_table"]
@@ -54,8 +54,8 @@ class TablePreview:
     sections: list[PreviewSection]
     named: list[NamedUnit]
     unknown: list[UnknownName]
-    skipped: list[LoadProblem]           # rows not imported (severity error), with their text
-    notes: list[LoadProblem]             # rows repaired or merged (severity info)
+    skipped: list[Problem]           # rows not imported (severity error), with their text
+    notes: list[Problem]             # rows repaired or merged (severity info)
     assignments: int | None              # task × unit pairs (None while names are unknown)
     current_revision: int                # 0: the batch has no table yet
     unchanged: bool                      # the same table as the current revision
