@@ -494,14 +494,24 @@ def send_cmd(app: App, unit_names: tuple[str, ...], as_json: bool, resend_uncert
         raise click.UsageError("--receipts 补发全部欠发的回执，不能与 --unit 同时使用。")
     if receipts and not app.config.collect.receipts:
         raise AutomationError("config.toml 中 [collect] receipts = false（不发回执）；如需补发请先改为 true。")
-    with transport_from_config(app.config, app.workspace) as transport:
-        if receipts:
-            results = send_owed_receipts(app.config, app.ledger, app.now(), transport, retry_refused=True,
-                                         resend_uncertain=resend_uncertain)
-        else:
-            results = distribute(app.config, app.ledger, app.now(), transport, unit_names or None,
-                                 resend_uncertain=resend_uncertain)
-    _finish_mail(app, results, as_json, f"{app.config.batch.title}：{'补发回执' if receipts else '分发工作簿'}")
+    title = f"{app.config.batch.title}：{'补发回执' if receipts else '分发工作簿'}"
+    results: list[Any] = []   # filled as each message is settled, so an abort still reports them
+    try:
+        with transport_from_config(app.config, app.workspace) as transport:
+            if receipts:
+                send_owed_receipts(app.config, app.ledger, app.now(), transport, retry_refused=True,
+                                   resend_uncertain=resend_uncertain, results=results)
+            else:
+                distribute(app.config, app.ledger, app.now(), transport, unit_names or None,
+                           resend_uncertain=resend_uncertain, results=results)
+    except AutomationError:
+        # The server went away or refused the login half-way: say what went out before it did.
+        if as_json:
+            print_json([r.to_json() for r in results])
+        elif results:
+            _print_mail_results(app, results, title)
+        raise
+    _finish_mail(app, results, as_json, title)
 
 
 def _print_preview(app: App, unit_names: tuple[str, ...], as_json: bool) -> None:

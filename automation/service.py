@@ -2,8 +2,10 @@
 
 Three jobs on :mod:`schedule`:
 
-- **poll** every ``[service] poll_minutes``: :func:`automation.mail.intake.collect_imap`, then every
-  receipt still owed according to the ledger (this poll's files and any that could not be sent
+- **poll** every ``[service] poll_minutes``: the workspace's ``inbox/`` folder
+  (:func:`automation.collect.pipeline.collect_paths`: files staff saved there, or another mail
+  client's rule drops there), then the mailbox when ``[imap] host`` is set
+  (:func:`automation.mail.intake.collect_imap`), then every receipt still owed according to the ledger (this poll's files and any that could not be sent
   before), then (``report_after_collect``) a report refresh when something new arrived;
 - **remind** every day at ``[remind] time`` and once at start (catch-up after the PC was off):
   :func:`automation.remind.send_reminders` decides itself what is due, so running it is enough;
@@ -273,6 +275,7 @@ class Service:
         collect_fn: Callable[..., Any] | None = None,
         remind_fn: Callable[..., Any] | None = None,
         receipts_fn: Callable[..., Any] | None = None,
+        folder_fn: Callable[..., Any] | None = None,
         report_fn: Callable[..., Any] | None = None,
         transport_factory: Callable[..., Any] | None = None,
         console: bool = False,
@@ -287,6 +290,7 @@ class Service:
         self._collect_fn = collect_fn
         self._remind_fn = remind_fn
         self._receipts_fn = receipts_fn
+        self._folder_fn = folder_fn
         self._report_fn = report_fn
         self._transport_factory = transport_factory
         self.console = console
@@ -320,9 +324,9 @@ class Service:
             _ws, self.ledger = open_workspace(self.config)
             self._install_signals()
             with _schedule_clock(self.now_fn):
-                if self.polling:
-                    self.jobs["poll"] = self.scheduler.every(self.config.service.poll_minutes).minutes.do(
-                        self._guard, "poll", self.poll)
+                # Always: the inbox folder is read even without a mailbox.
+                self.jobs["poll"] = self.scheduler.every(self.config.service.poll_minutes).minutes.do(
+                    self._guard, "poll", self.poll)
                 self.jobs["remind"] = self.scheduler.every().day.at(self.config.remind.time).do(
                     self._guard, "remind", self.remind)
         except BaseException:
@@ -331,8 +335,9 @@ class Service:
         self.started = True
         log.info("督办服务已启动（PID %s，工作目录 %s）：%s；每天 %s（北京时间）检查催办提醒。", os.getpid(),
                  self.config.workspace,
-                 f"每 {self.config.service.poll_minutes} 分钟收取邮箱 {self.config.imap.user}" if self.polling
-                 else "未配置 [imap] host，不自动收取邮件", self.config.remind.time)
+                 f"每 {self.config.service.poll_minutes} 分钟检查 inbox 文件夹" + (
+                     f"并收取邮箱 {self.config.imap.user}" if self.polling else "（未配置 [imap] host，不收取邮件）"),
+                 self.config.remind.time)
         if catch_up:
             self.run_all()
 
@@ -454,17 +459,21 @@ class Service:
         return factory(self.config, Workspace(self.config.workspace))
 
     def poll(self) -> None:
-        """Collect from IMAP, send receipts, refresh the report when something new came in."""
+        """Collect the inbox folder and the mailbox, send receipts, refresh the report when
+        something new came in."""
         from automation.mail.intake import collect_imap
 
         now = self.now_fn()
-        result = (self._collect_fn or collect_imap)(self.config, self.ledger, now)
-        for f in result.files:
+        files = list(self._collect_folder(now))
+        result = (self._collect_fn or collect_imap)(self.config, self.ledger, now) if self.polling else None
+        if result is not None:
+            files += result.files
+        for f in files:
             log.info("收到 %s 的“%s”：%s", getattr(f, "unit", None) or getattr(f, "sender", None) or "未知发件人",
                      getattr(f, "file_name", "?"), _result_line(f))
-        if result.files:
+        if result is not None and result.files:
             log.info("%s", result.summary())
-        new = [f for f in result.files if getattr(f, "outcome", "") in ("accepted", "quarantined")]
+        new = [f for f in files if getattr(f, "outcome", "") in ("accepted", "quarantined")]
         if self.config.collect.receipts:
             # Guarded on its own: a mail server that is down must not hold up the report.
             self._guard("receipts", lambda: self._send_receipts(now))
@@ -472,8 +481,23 @@ class Service:
             self.report_pending = True
         if self.report_pending:
             self._guard("report", self.refresh_report)
-        if result.error:
+        if result is not None and result.error:
             raise AutomationError(result.error)
+
+    def _collect_folder(self, now: dt.datetime) -> list[Any]:
+        """The files waiting in ``<workspace>/inbox/`` (nothing is opened while it is empty)."""
+        from automation.workspace import Workspace
+
+        inbox = Workspace(self.config.workspace).inbox
+        if not inbox.is_dir() or not any(inbox.iterdir()):
+            return []
+        collect = self._folder_fn
+        if collect is None:
+            from automation.collect.pipeline import collect_paths as collect
+        results = list(collect(self.config, self.ledger, None, now))
+        if results:
+            log.info("inbox 文件夹：%d 个文件", len(results))
+        return results
 
     def _send_receipts(self, now: dt.datetime) -> None:
         """Every receipt still owed, whichever poll (or earlier process) collected the file.

@@ -130,9 +130,16 @@ def test_receipts_for_accepted_and_quarantined_files(config: Config, ledger: Led
     assert first.rcpt_tos == ["czj@np.example.com"]
     msg = first.message
     assert msg["In-Reply-To"] == "<orig-1@np.example.com>"
-    assert "回执" in subject(msg) and f"接收{accepted.rows_accepted}行" in subject(msg)
+    assigned = sorted({a.task for a in ledger.assignments(ledger.require_batch(config.batch.title).id, unit.id)})
+    assert accepted.tasks_accepted == [5] and len(assigned) == 28
+    # counted in 项 over the unit's 28 tasks: one taken, one refused (task 4), the rest blank
+    assert subject(msg).endswith("已填报1/28项，1处需修改")
     plain = msg.get_body(("plain",)).get_content()
-    assert f"已接收{accepted.rows_accepted}行" in plain and "财政局回传.xlsx" in plain
+    assert "本次接收1项任务的填报内容（第5项）" in plain and "财政局回传.xlsx" in plain
+    assert "共承担28项任务，目前已填报1项" in plain and "第4项的填报内容未通过" in plain
+    blank = [t for t in assigned if t not in (4, 5)]
+    assert f"第{'、'.join(map(str, blank[:20]))}项等{len(blank)}项尚未填报" in plain
+    assert "无需修改" not in plain and "特此回执。" in plain
     assert accepted.problems, "the 已完成 row without progress must be reported"
     for p in accepted.problems:
         assert p.message in plain

@@ -170,3 +170,31 @@ def test_send_owed_receipts_opens_a_transport_only_when_owed_and_keeps_what_went
     states = dict(ledger.execute("SELECT idem_key, state FROM messages").fetchall())
     assert states == {receipt_key(first): "sent", receipt_key(second): "failed"}
     assert [r.sha256 for r in pending_receipts(config, ledger)] == [second.sha256]
+
+
+@pytest.mark.parametrize("args", [["send", "--json"], ["send", "--receipts", "--json"]])
+def test_send_json_reports_what_went_out_when_the_server_goes_away(
+        config: Config, config_file: Path, ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    """The run stops at the second message: --json still prints the first, then one Error: line."""
+    from contextlib import contextmanager
+
+    from automation.mail import transports
+
+    if "--receipts" in args:
+        for name, progress in (("a.xlsx", "已起草方案"), ("b.xlsx", "方案已印发")):
+            collect_file(config, ledger, returned_workbook(config, ledger, tmp_path / name, progress), NOW,
+                         sender="财政局 <czj@np.example.com>")
+    dying = DiesAfterOne(tmp_path / "outbox")
+
+    @contextmanager
+    def fake_transport(*_a, **_k):
+        yield dying
+
+    monkeypatch.setattr(transports, "transport_from_config", fake_transport)
+    capsys.readouterr()
+    assert main(["--config", str(config_file), *args]) != 0
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
+    assert [r["action"] for r in printed] == ["sent"] and printed[0]["key"] == dying.sent[0]
+    assert "Error:" in captured.err and "无法连接邮件服务器" in captured.err and "Traceback" not in captured.err

@@ -357,3 +357,33 @@ def test_the_service_keeps_one_latest_report(config, ledger, now):
         service.close()
     reports = list((config.workspace / "reports").glob("*.xlsx"))
     assert reports == [latest_report_path(config, config.batch.title)]
+
+
+def test_run_also_collects_the_inbox_folder(config: Config, ledger: Ledger, now: dt.datetime, tmp_path: Path):
+    """Without a mailbox the service still reads <workspace>/inbox/: the file is stored, the inbox
+    emptied, the report refreshed; a folder file has no sender, so no receipt is owed."""
+    from collect_kit import fill_workbook, issued, tasks_of
+
+    unit = "市财政局"
+    t1 = tasks_of(ledger, config, unit)[0]
+    inbox = config.workspace / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    fill_workbook(issued(config, ledger, unit, now, tmp_path / "issued.xlsx"), inbox / "财政局.xlsx",
+                  {t1: {"落实情况": "推进中", "工作进展及成效": "已起草"}})
+    config = replace(config, imap=replace(config.imap, host=""))   # no mailbox configured
+    reports: list[dt.datetime] = []
+    service = Service(config, now_fn=lambda: now, sleep_fn=lambda s: None, handle_signals=False,
+                      report_fn=lambda c, led, at: reports.append(at) or "report.xlsx")
+    try:
+        service.start(catch_up=False)
+        assert "poll" in service.jobs
+        service.poll()
+        service.poll()                                   # nothing new: no second report
+    finally:
+        service.close()
+    assert list(inbox.iterdir()) == []
+    batch = ledger.require_batch(config.batch.title)
+    answers = {a.task: a for a in ledger.current_answers(batch.id, ledger.unit_by_name(unit).id)}
+    assert answers[t1].status == "推进中" and answers[t1].source_file == "财政局.xlsx"
+    assert reports == [now]
+    assert "inbox 文件夹：1 个文件" in log_text(config)

@@ -76,7 +76,7 @@ from automation.errors import AutomationError
 from automation.fsutil import sha256_bytes
 from automation.ledger import LEDGER_FAILURES, DuplicateSubmission, Ledger
 from automation.ledger.records import Submission
-from automation.model import Problem
+from automation.model import Problem, UnitRow
 from automation.workbook.layout import META_SHEET, TASK_SHEET
 from automation.workspace import Workspace
 
@@ -428,10 +428,11 @@ def _quarantine(run: _Run, item: Input, base: FileResult, q: Quarantine) -> File
         return result
     target = run.storage.quarantine(item, q.reason, q.problems)
     where = run.storage.relative(target)
+    unit = q.unit or _sender_unit(run.look, item.sender)
     try:
         sid = run.ledger.record_submission(
             sha256=item.sha256, file_name=item.name, archive_path=where, received_at=item.received_at,
-            now=run.now, outcome="quarantined", batch_id=run.look.batch.id, unit_id=q.unit.id if q.unit else None,
+            now=run.now, outcome="quarantined", batch_id=run.look.batch.id, unit_id=unit.id if unit else None,
             reason=q.reason, source=item.source, message_id=item.message_id, sender=item.sender,
             problems=q.problems, quarantine_path=where,
         )
@@ -444,9 +445,18 @@ def _quarantine(run: _Run, item: Input, base: FileResult, q: Quarantine) -> File
     base.problems = q.problems
     base.submission_id = sid
     base.quarantine_path = str(target)
-    if q.unit is not None:
-        base.unit, base.unit_id = q.unit.name, q.unit.id
+    if unit is not None:
+        base.unit, base.unit_id = unit.name, unit.id
     return base
+
+
+def _sender_unit(look: Lookups, sender: str | None) -> UnitRow | None:
+    """The one registered unit whose address sent a file refused before its unit was known (an
+    .et, a broken file): the file is filed under it, so the unit gets a receipt saying why."""
+    units = look.by_email.get(address(sender)) if sender else None
+    if units and len(units) == 1:
+        return look.units.get(next(iter(units)))
+    return None
 
 
 def _stored_meanwhile(run: _Run, item: Input, base: FileResult) -> FileResult:

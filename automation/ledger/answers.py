@@ -194,6 +194,14 @@ class AnswerQueries(Connection):
             params.append(before)
         return {int(u): int(n) for u, n in self.conn.execute(sql + " GROUP BY unit_id", params)}
 
+    def answered_elsewhere(self, batch_id: int, unit_id: int, submission_id: int | None) -> frozenset[int]:
+        """The tasks a unit has a stored answer for from a file other than ``submission_id`` (a
+        receipt does not ask again for what an earlier file already answered)."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT task_number FROM responses WHERE batch_id = ? AND unit_id = ? AND submission_id IS NOT ?",
+            (batch_id, unit_id, submission_id))
+        return frozenset(int(r[0]) for r in rows)
+
     def open_tasks(self, batch_id: int, unit_id: int) -> list[OpenTask]:
         """The unit's assignments without an answer or with one other than 已完成 / 不适用, by task."""
         sql = (f"SELECT a.task_number, t.title, a.role, IFNULL(r.status, ''), r.received_at, t.deadline, t.due_date "

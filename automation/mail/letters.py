@@ -22,7 +22,7 @@ from automation.ledger.records import AssignmentRow
 from automation.model import Batch, Task, UnitRow
 from automation.workbook.layout import DEFAULT_LAYOUT, filling_rules
 
-__all__ = ["Letter", "cover_letter", "receipt_letter", "reminder_letter", "cn_date"]
+__all__ = ["Letter", "ReceiptFacts", "task_list", "cover_letter", "receipt_letter", "reminder_letter", "cn_date"]
 
 _WEEKDAYS = "一二三四五六日"
 _TABLE = 'style="border-collapse:collapse;font-size:14px;margin:8px 0"'
@@ -170,19 +170,35 @@ def _problem_where(p: Mapping[str, Any]) -> str:
     return "，".join(bits)
 
 
-def _tasks_phrase(value: Any) -> str:
-    if isinstance(value, int):
-        return f"，涉及{value}项任务" if value else ""
-    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
-        numbers = sorted({int(v) for v in value})
-        if numbers:
-            shown = "、".join(str(v) for v in numbers[:20]) + ("等" if len(numbers) > 20 else "")
-            return f"（第{shown}项任务）"
-    return ""
+def task_list(numbers: Iterable[int], limit: int = 20) -> str:
+    """「第1、3、5项」, or 「第1、2、…、20项等34项」 past ``limit``: the numbers read as one phrase."""
+    shown = sorted(set(numbers))
+    if len(shown) <= limit:
+        return f"第{'、'.join(map(str, shown))}项"
+    return f"第{'、'.join(map(str, shown[:limit]))}项等{len(shown)}项"
 
 
-def receipt_letter(config: Config, batch: Batch | None, unit: UnitRow, result: Any, now: dt.datetime) -> Letter:
-    """回执 for one returned file (a :class:`automation.collect.pipeline.FileResult`)."""
+@dataclass(frozen=True)
+class ReceiptFacts:
+    """What the ledger knows beyond the file, so a receipt can say whether the return is complete.
+
+    ``assigned``: the unit's tasks in the batch; ``earlier``: those with a valid answer from another
+    file (they stand, so they are not asked for again).
+    """
+
+    assigned: tuple[int, ...] = ()
+    earlier: frozenset[int] = frozenset()
+
+
+def receipt_letter(config: Config, batch: Batch | None, unit: UnitRow, result: Any, now: dt.datetime,
+                   facts: ReceiptFacts | None = None) -> Letter:
+    """回执 for one returned file (a :class:`automation.collect.pipeline.FileResult`).
+
+    Counts are in 项 (tasks), not rows.  With ``facts`` an accepted file's receipt says 「已填报
+    24/34 项」, lists the tasks still without an answer and every refused row with its reason, and
+    calls the return complete only when every assigned task has a valid answer and nothing needs
+    correcting.
+    """
     name = str(getattr(result, "file_name", "") or "")
     problems = [p if isinstance(p, Mapping) else vars(p) for p in (getattr(result, "problems", None) or [])]
     received = getattr(result, "received_at", None)
@@ -199,28 +215,50 @@ def receipt_letter(config: Config, batch: Batch | None, unit: UnitRow, result: A
     table_headers = ("序号", "类别", "位置（工作表!单元格）", "问题及修改方法")
     text_problems = [f"  {i}. [{kind}] {where + '：' if where else ''}{msg}" for i, kind, where, msg in rows]
     if result.outcome == "accepted":
-        accepted = int(getattr(result, "rows_accepted", 0) or 0)
-        subject = f"【回执】已收到{unit.name}报送的{title}填报表，接收{accepted}行"
-        if problems:
-            subject += f"，{len(problems)}处请核改" if errors else f"，{len(problems)}处请核实"
-        lead = (f"{config.office.name}已于{when}收到你单位报送的文件“{name}”，已接收{accepted}行填报内容"
-                f"{_tasks_phrase(getattr(result, 'tasks_accepted', None))}。")
-        if problems:
-            ask = (f"以下{len(problems)}处请修改或核实后，在原文件上更正并重新发送（已接收的内容不会丢失，"
-                   "以最新报送为准）：")
-            parts = [lead, ask]
+        taken = sorted({int(t) for t in (getattr(result, "tasks_accepted", None) or ())})
+        assigned = set(facts.assigned) if facts and facts.assigned else set(taken)
+        taken_set = set(taken)
+        refused = sorted({int(p["task_number"]) for p in problems if str(p.get("severity", "error")) == "error"
+                          and p.get("task_number")} & assigned - taken_set)
+        earlier = sorted((set(facts.earlier) if facts else set()) & assigned - taken_set - set(refused))
+        blank = sorted(assigned - taken_set - set(refused) - set(earlier))
+        filled = len(assigned & (taken_set | set(earlier)))
+        complete = filled == len(assigned) and not errors
+        subject = f"【回执】已收到{unit.name}报送的{title}填报表，已填报{filled}/{len(assigned)}项"
+        if errors:
+            subject += f"，{errors}处需修改"
+        elif not complete:
+            subject += f"，{len(assigned) - filled}项未填报"
+        elif problems:
+            subject += f"，{len(problems)}处请核实"
+        lead = (f"{config.office.name}已于{when}收到你单位报送的文件“{name}”，本次接收{len(taken)}项任务的填报内容"
+                f"{'（' + task_list(taken) + '）' if taken else ''}。你单位共承担{len(assigned)}项任务，"
+                f"目前已填报{filled}项。")
+        parts = [lead]
+        if earlier:
+            parts.append(f"{task_list(earlier)}本次未填写，沿用你单位此前报送的内容。")
+        if refused:
+            parts.append(f"{task_list(refused)}的填报内容未通过，未予采用，原因见下表。")
+        if blank:
+            parts.append(f"{task_list(blank)}尚未填报落实情况，请补充填报。")
+        if complete and not problems:
+            parts.append("报送内容完整，无需修改。感谢配合！")
+        elif problems:
+            parts.append(f"以下{len(problems)}处请修改或核实后，在原文件上更正并重新发送（已接收的内容不会丢失，"
+                         "以最新报送为准）：")
         else:
-            parts = [lead, "内容完整，无需修改。感谢配合！"]
+            parts.append("请在原文件上补充后重新发送（已接收的内容不会丢失，以最新报送为准）。")
     else:
         subject = f"【回执】{unit.name}报送的文件未能接收，请修改后重新报送"
         reason = str(getattr(result, "reason", "") or "文件无法识别")
-        lead = f"{config.office.name}已于{when}收到你单位报送的文件“{name}”，但未能接收：{reason}"
+        lead = (f"{config.office.name}已于{when}收到你单位报送的文件“{name}”，但未能接收：{reason}"
+                f"{'' if reason.endswith(('。', '！')) else '。'}该文件的内容均未采用，你单位此前报送的内容不受影响。")
         parts = [lead]
         if problems:
             parts.append(f"具体问题（{len(problems)}处）：")
-        ask = ("请使用办公室下发的工作簿填报（可在原工作簿上修改），保存后重新作为附件发送。"
+        ask = ("请使用办公室下发的工作簿填报（可在原工作簿上修改），保存为 .xlsx 后重新作为附件发送。"
                "如找不到原工作簿，请回复本邮件索取。")
-    tail = [_contact_line(config), *_signature(config, clock.local(now).date())]
+    tail = ["特此回执。", _contact_line(config), *_signature(config, clock.local(now).date())]
     text_lines = [f"{unit.name}：", "", *parts]
     html_parts: list[str] = [f"{unit.name}：", *parts]
     if problems:

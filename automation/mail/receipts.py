@@ -29,7 +29,7 @@ from automation.mail.sending import SendResult, no_address, send_once, settled_r
 from automation.mail.transports import Transport
 from automation.model import Batch, UnitRow
 
-__all__ = ["receipt_key", "pending_receipts", "receipt_recipients", "receipt_message", "send_receipts",
+__all__ = ["receipt_key", "receipt_facts", "pending_receipts", "receipt_recipients", "receipt_message", "send_receipts",
            "send_owed_receipts", "OwedReceipt"]
 
 #: An open transport, or a function that opens one (see :func:`send_owed_receipts`).
@@ -110,10 +110,19 @@ def _plain_address(value: Any) -> str:
     return addr if "@" in addr and not any(c in addr for c in "\r\n<>,;") else ""
 
 
+def receipt_facts(ledger: Ledger, batch: Batch | None, unit: UnitRow, result: Any) -> letters.ReceiptFacts | None:
+    """The unit's assigned tasks and those answered by its other files, for the receipt's counts."""
+    if batch is None:
+        return None
+    assigned = tuple(dict.fromkeys(a.task for a in ledger.assignments(batch.id, unit.id)))
+    return letters.ReceiptFacts(assigned, ledger.answered_elsewhere(batch.id, unit.id,
+                                                                     getattr(result, "submission_id", None)))
+
+
 def receipt_message(config: Config, batch: Batch | None, unit: UnitRow, result: Any, to: Sequence[str],
-                    cc: Sequence[str], now: dt.datetime) -> Message:
+                    cc: Sequence[str], now: dt.datetime, facts: letters.ReceiptFacts | None = None) -> Message:
     """The 回执 for one file, as a reply to the unit's message when it came by mail."""
-    letter = letters.receipt_letter(config, batch, unit, result, now)
+    letter = letters.receipt_letter(config, batch, unit, result, now, facts)
     return compose_message(config.mail, to=to, cc=cc, subject=letter.subject, text=letter.text, html=letter.html,
                            now=now, in_reply_to=getattr(result, "message_id", None) or None)
 
@@ -152,10 +161,12 @@ def send_receipts(
             out.append(settled)
             continue
         to, cc = receipt_recipients(unit, getattr(fr, "sender", None))
+        facts = receipt_facts(ledger, batch, unit, fr)
         if not to:
-            out.append(no_address(key, "receipt", unit, letters.receipt_letter(config, batch, unit, fr, now).subject))
+            out.append(no_address(key, "receipt", unit,
+                                  letters.receipt_letter(config, batch, unit, fr, now, facts).subject))
             continue
-        msg = receipt_message(config, batch, unit, fr, to, cc, now)
+        msg = receipt_message(config, batch, unit, fr, to, cc, now, facts)
         out.append(send_once(ledger, transport, key, "receipt", batch.id if batch else None, unit.id, msg, now,
                              resend_uncertain=resend_uncertain, unit=unit.name,
                              detail={"file": fr.file_name, "outcome": fr.outcome,
