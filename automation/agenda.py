@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from automation import clock
 from automation.config import Config
 from automation.ledger import Ledger
-from automation.ledger.records import MessageRecord
+from automation.ledger.records import MessageRow
 from automation.progress.views import ReminderNote, UnitView, unit_view
 from automation.remind import KIND_NAMES, Plan, Reminder, due_reminders
 from automation.workdays import WorkCalendar
@@ -49,7 +49,7 @@ class Agenda:
     now: dt.datetime
     due: list[AgendaLine]          # due now and not sent yet (「立即发送到期提醒」 sends these)
     upcoming: list[AgendaDay]      # the coming working days that have reminders
-    sent: list[MessageRecord]      # reminders already sent (newest first)
+    sent: list[MessageRow]      # reminders already sent (newest first)
     cadence: list[str]             # the rules of [remind] in plain words
 
 

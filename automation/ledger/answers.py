@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from automation.ledger.connection import Connection
-from automation.ledger.records import CurrentAnswer, HistoryRow, OpenTask
+from automation.ledger.records import CurrentAnswer, HistoryRecord, OpenTask
 
 #: Per assignment of a batch (``?``): the current answer, None fields when not reported.
 _CURRENT_ANSWERS_SQL = """
@@ -93,22 +93,24 @@ class AnswerQueries(Connection):
         cur.row_factory = None
         yield from cur
 
-    def history(self, batch_id: int) -> list[HistoryRow]:
-        """Every response in receipt order, with the status it replaced (old → new)."""
-        sql = """
-            SELECT r.received_at, u.name AS unit, r.task_number AS task, r.status, r.progress,
-                   s.file_name AS source_file, r.unit_id,
-                   LAG(r.status) OVER (PARTITION BY r.unit_id, r.task_number
-                                       ORDER BY r.received_at, r.id) AS old_status
+    def history(self, batch_id: int, unit_id: int | None = None, *, newest_first: bool = False) -> list[HistoryRecord]:
+        """Every response (of the batch, or of one unit) in receipt order (or newest first), with the
+        status each one replaced (old → new)."""
+        where = "r.batch_id = ?" + (" AND r.unit_id = ?" if unit_id is not None else "")
+        order = "DESC" if newest_first else ""
+        sql = f"""
+            SELECT r.received_at, r.unit_id, u.name, r.task_number, r.status,
+                   LAG(r.status) OVER (PARTITION BY r.unit_id, r.task_number ORDER BY r.received_at, r.id),
+                   r.progress, r.submission_id, s.file_name, s.sender
             FROM responses r
             JOIN units u ON u.id = r.unit_id
             JOIN submissions s ON s.id = r.submission_id
-            WHERE r.batch_id = ?
-            ORDER BY r.received_at, r.id
+            WHERE {where}
+            ORDER BY r.received_at {order}, r.id {order}
         """
-        cur = self.conn.execute(sql, (batch_id,))
-        cur.row_factory = None
-        return [HistoryRow(*r) for r in cur]
+        params = (batch_id,) if unit_id is None else (batch_id, unit_id)
+        return [HistoryRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or "", r[7], r[8], r[9])
+                for r in self.conn.execute(sql, params)]
 
     def iter_responses(self, batch_id: int) -> Iterator[tuple[str, int, int, str, int]]:
         """(received_at, unit_id, task, status, submission_id) per response in receipt order, streamed

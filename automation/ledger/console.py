@@ -7,12 +7,13 @@ a few hundred rows, not the batch's two hundred thousand.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 from automation.ledger.connection import Connection
-from automation.ledger.records import AnswerRecord, HistoryRecord, MessageRecord, SubmissionRecord
+from automation.ledger.messages import message_from_row
+from automation.ledger.records import AnswerRecord, MessageRow, Submission
+from automation.ledger.submissions import submission_from_row
 
 __all__ = ["ConsoleQueries"]
 
@@ -39,30 +40,6 @@ def _answer(r: tuple[Any, ...]) -> AnswerRecord:
                         r[12], r[13], r[14])
 
 
-def _submission(r: sqlite3.Row) -> SubmissionRecord:
-    return SubmissionRecord(
-        id=r["id"], sha256=r["sha256"], batch_id=r["batch_id"], unit_id=r["unit_id"], unit=r["unit_name"],
-        file_name=r["file_name"], archive_path=r["archive_path"], quarantine_path=r["quarantine_path"],
-        received_at=r["received_at"], processed_at=r["processed_at"], outcome=r["outcome"], reason=r["reason"],
-        signed=bool(r["signed"]), source=r["source"], sender=r["sender"], message_id=r["message_id"],
-        rows_accepted=int(r["rows_accepted"] or 0), problem_count=int(r["problem_count"] or 0),
-    )
-
-
-def _message(r: sqlite3.Row) -> MessageRecord:
-    try:
-        detail = json.loads(r["detail_json"] or "{}")
-        recipients = tuple(json.loads(r["recipients_json"] or "[]"))
-    except ValueError:
-        detail, recipients = {}, ()
-    return MessageRecord(
-        id=r["id"], idem_key=r["idem_key"], purpose=r["purpose"], batch_id=r["batch_id"], unit_id=r["unit_id"],
-        unit=r["unit_name"], subject=r["subject"], recipients=recipients, state=r["state"],
-        attempts=int(r["attempts"] or 0), error=r["error"], path=r["path"], created_at=r["created_at"],
-        sent_at=r["sent_at"], detail=detail if isinstance(detail, dict) else {},
-    )
-
-
 class ConsoleQueries(Connection):
     def unit_answers(self, batch_id: int, unit_id: int) -> list[AnswerRecord]:
         """The unit's assignments with its current answers, by task."""
@@ -74,40 +51,25 @@ class ConsoleQueries(Connection):
         sql = _ANSWERS_SQL.format(where="a.task_number = ?")
         return [_answer(r) for r in self.conn.execute(sql, (batch_id, task_number))]
 
-    def unit_history(self, batch_id: int, unit_id: int) -> list[HistoryRecord]:
-        """Every response the unit sent, newest first, with the status each one replaced."""
-        sql = """
-            SELECT r.received_at, r.unit_id, u.name, r.task_number, r.status,
-                   LAG(r.status) OVER (PARTITION BY r.task_number ORDER BY r.received_at, r.id),
-                   r.progress, r.submission_id, s.file_name, s.sender
-            FROM responses r
-            JOIN units u ON u.id = r.unit_id
-            JOIN submissions s ON s.id = r.submission_id
-            WHERE r.batch_id = ? AND r.unit_id = ?
-            ORDER BY r.received_at DESC, r.id DESC
-        """
-        return [HistoryRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or "", r[7], r[8], r[9])
-                for r in self.conn.execute(sql, (batch_id, unit_id))]
-
-    def unit_submissions(self, batch_id: int, unit_id: int) -> list[SubmissionRecord]:
+    def unit_submissions(self, batch_id: int, unit_id: int) -> list[Submission]:
         """Files received from (or identified as) the unit, newest first."""
-        return [_submission(r) for r in self.conn.execute(
+        return [submission_from_row(r, r["unit_name"]) for r in self.conn.execute(
             _SUBMISSION_SQL + "WHERE s.batch_id = ? AND s.unit_id = ? ORDER BY s.received_at DESC, s.id DESC",
             (batch_id, unit_id))]
 
-    def submission_record(self, submission_id: int) -> SubmissionRecord | None:
+    def submission_record(self, submission_id: int) -> Submission | None:
         r = self.conn.execute(_SUBMISSION_SQL + "WHERE s.id = ?", (submission_id,)).fetchone()
-        return _submission(r) if r else None
+        return submission_from_row(r, r["unit_name"]) if r else None
 
-    def quarantined(self, batch_id: int) -> list[SubmissionRecord]:
+    def quarantined(self, batch_id: int) -> list[Submission]:
         """Quarantined files of the batch and those no batch could be found for, newest first."""
-        return [_submission(r) for r in self.conn.execute(
+        return [submission_from_row(r, r["unit_name"]) for r in self.conn.execute(
             _SUBMISSION_SQL + "WHERE s.outcome = 'quarantined' AND (s.batch_id = ? OR s.batch_id IS NULL) "
             "ORDER BY s.processed_at DESC, s.id DESC", (batch_id,))]
 
-    def recent_submissions(self, batch_id: int, limit: int = 50) -> list[SubmissionRecord]:
+    def recent_submissions(self, batch_id: int, limit: int = 50) -> list[Submission]:
         """The latest files processed (accepted or quarantined), newest first."""
-        return [_submission(r) for r in self.conn.execute(
+        return [submission_from_row(r, r["unit_name"]) for r in self.conn.execute(
             _SUBMISSION_SQL + "WHERE s.batch_id = ? OR s.batch_id IS NULL ORDER BY s.processed_at DESC, s.id DESC "
             "LIMIT ?", (batch_id, limit))]
 
@@ -118,7 +80,7 @@ class ConsoleQueries(Connection):
             "ORDER BY id", (submission_id,))]
 
     def message_records(self, batch_id: int, *, unit_id: int | None = None, purpose: str | None = None,
-                        states: Iterable[str] | None = None, limit: int | None = None) -> list[MessageRecord]:
+                        states: Iterable[str] | None = None, limit: int | None = None) -> list[MessageRow]:
         """The batch's e-mails (optionally one unit's, one purpose, some states), newest first."""
         sql = _MESSAGE_SQL + "WHERE m.batch_id = ?"
         params: list[Any] = [batch_id]
@@ -136,15 +98,15 @@ class ConsoleQueries(Connection):
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [_message(r) for r in self.conn.execute(sql, params)]
+        return [message_from_row(r) for r in self.conn.execute(sql, params)]
 
-    def messages_by_keys(self, keys: Iterable[str]) -> dict[str, MessageRecord]:
+    def messages_by_keys(self, keys: Iterable[str]) -> dict[str, MessageRow]:
         """Idempotency key → message, for the keys that have one."""
         wanted = list(dict.fromkeys(keys))
-        out: dict[str, MessageRecord] = {}
+        out: dict[str, MessageRow] = {}
         for i in range(0, len(wanted), 500):
             chunk = wanted[i:i + 500]
-            out.update((m.idem_key, m) for m in map(_message, self.conn.execute(
+            out.update((m.idem_key, m) for m in map(message_from_row, self.conn.execute(
                 _MESSAGE_SQL + f"WHERE m.idem_key IN ({','.join('?' * len(chunk))})", chunk)))
         return out
 

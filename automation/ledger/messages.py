@@ -26,13 +26,14 @@ def _json(text: str | None, empty: Any) -> Any:
         return empty
 
 
-def _message(r: sqlite3.Row) -> MessageRow:
+def message_from_row(r: sqlite3.Row) -> MessageRow:
+    """A ``messages`` row (with ``unit_name`` when the query joined the unit) as a :class:`MessageRow`."""
     return MessageRow(
         id=int(r["id"]), idem_key=r["idem_key"], purpose=r["purpose"], batch_id=r["batch_id"],
         unit_id=r["unit_id"], message_id=r["message_id"], subject=r["subject"],
         recipients=list(_json(r["recipients_json"], [])), state=r["state"], attempts=int(r["attempts"]),
         error=r["error"], path=r["path"], created_at=r["created_at"], sent_at=r["sent_at"],
-        detail=dict(_json(r["detail_json"], {})),
+        detail=dict(_json(r["detail_json"], {})), unit=r["unit_name"] if "unit_name" in r.keys() else None,
     )
 
 
@@ -42,7 +43,7 @@ class MessageQueries(Connection):
     def message_row(self, idem_key: str) -> MessageRow | None:
         """The message under an idempotency key, or None when it was never tried."""
         r = self.conn.execute("SELECT * FROM messages WHERE idem_key = ?", (idem_key,)).fetchone()
-        return _message(r) if r else None
+        return message_from_row(r) if r else None
 
     def record_pending_message(self, *, idem_key: str, purpose: str, batch_id: int | None, unit_id: int | None,
                                message_id: str, subject: str, recipients: Sequence[str], now: dt.datetime,
@@ -92,7 +93,7 @@ class MessageQueries(Connection):
 
     def messages_for(self, batch_id: int, purpose: str) -> list[MessageRow]:
         """Every message of one purpose (``distribute``, ``receipt``, ``remind``) in a batch, oldest first."""
-        return [_message(r) for r in self.conn.execute(
+        return [message_from_row(r) for r in self.conn.execute(
             "SELECT * FROM messages WHERE batch_id = ? AND purpose = ? ORDER BY id", (batch_id, purpose))]
 
     def first_sent_at(self, batch_id: int, purpose: str) -> dict[int, dt.datetime]:

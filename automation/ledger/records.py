@@ -7,8 +7,8 @@ from typing import Any
 
 from automation.model import Batch, Problem
 
-__all__ = ["ImportResult", "Revision", "AssignmentRow", "CurrentAnswer", "CURRENT_COLUMNS", "HistoryRow",
-           "OpenTask", "Response", "Submission", "ProblemRow", "Refusal", "refusal_for", "MessageRow", "ImapRow", "OwedReceipt",
+__all__ = ["ImportResult", "Revision", "AssignmentRow", "CurrentAnswer", "CURRENT_COLUMNS", "AnswerRecord",
+           "HistoryRecord", "Account", "ROLES", "OpenTask", "Response", "Submission", "ProblemRow", "Refusal", "refusal_for", "MessageRow", "ImapRow", "OwedReceipt",
            "BuiltWorkbook"]
 
 
@@ -66,20 +66,6 @@ class CurrentAnswer:
 
 #: The fields of :class:`CurrentAnswer` in order: the tuples :meth:`Ledger.iter_current_answers` yields.
 CURRENT_COLUMNS = tuple(CurrentAnswer.__dataclass_fields__)
-
-
-@dataclass(frozen=True)
-class HistoryRow:
-    """One response as received, with the status it replaced."""
-
-    received_at: str
-    unit: str
-    task: int
-    status: str
-    progress: str
-    source_file: str
-    unit_id: int
-    old_status: str | None
 
 
 @dataclass(frozen=True)
@@ -201,6 +187,7 @@ class MessageRow:
     created_at: str
     sent_at: str | None
     detail: dict[str, Any] = field(default_factory=dict)
+    unit: str | None = None         # the unit's name, where the query joined it (the console's lists)
 
 
 @dataclass(frozen=True)
@@ -256,9 +243,7 @@ class BuiltWorkbook:
     tasks: tuple[int, ...]
 
 
-# --------------------------------------------------------------------------- console (issue 17)
-
-__all__ += ["Account", "AnswerRecord", "HistoryRecord", "SubmissionRecord", "MessageRecord", "ROLES"]
+# --------------------------------------------------------------------------- what the console's pages read
 
 #: Console roles: an admin acts, a viewer (a leader, the 督查室) sees everything and changes nothing.
 ROLES = ("admin", "viewer")
@@ -311,48 +296,3 @@ class HistoryRecord:
     submission_id: int
     source_file: str
     sender: str | None
-
-
-@dataclass(frozen=True)
-class SubmissionRecord:
-    """One returned file as the ledger holds it (accepted or quarantined)."""
-
-    id: int
-    sha256: str
-    batch_id: int | None
-    unit_id: int | None
-    unit: str | None
-    file_name: str
-    archive_path: str
-    quarantine_path: str | None
-    received_at: str
-    processed_at: str
-    outcome: str
-    reason: str | None
-    signed: bool
-    source: str
-    sender: str | None
-    message_id: str | None
-    rows_accepted: int
-    problem_count: int
-
-
-@dataclass(frozen=True)
-class MessageRecord:
-    """One e-mail under its idempotency key, with its state (pending / sent / failed / uncertain)."""
-
-    id: int
-    idem_key: str
-    purpose: str
-    batch_id: int | None
-    unit_id: int | None
-    unit: str | None
-    subject: str
-    recipients: tuple[str, ...]
-    state: str
-    attempts: int
-    error: str | None
-    path: str | None
-    created_at: str
-    sent_at: str | None
-    detail: dict[str, object]

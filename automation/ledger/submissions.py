@@ -30,7 +30,8 @@ _COLUMNS = ("id, sha256, batch_id, unit_id, file_name, archive_path, received_at
 _S_COLUMNS = ", ".join(f"s.{c.strip()}" for c in _COLUMNS.split(","))
 
 
-def _submission(r: sqlite3.Row, unit: str | None = None) -> Submission:
+def submission_from_row(r: sqlite3.Row, unit: str | None = None) -> Submission:
+    """A ``submissions`` row as a :class:`Submission` (``unit``: the name, where the query joined it)."""
     return Submission(r["id"], r["sha256"], r["batch_id"], r["unit_id"], r["file_name"], r["archive_path"],
                       r["received_at"], r["processed_at"], r["outcome"], r["reason"], bool(r["signed"]), r["source"],
                       r["message_id"], r["sender"], r["contact"], r["phone"], r["rows_accepted"],
@@ -40,7 +41,7 @@ def _submission(r: sqlite3.Row, unit: str | None = None) -> Submission:
 class SubmissionQueries(Connection):
     def submission_by_sha(self, sha256: str) -> Submission | None:
         r = self.conn.execute(f"SELECT {_COLUMNS} FROM submissions WHERE sha256 = ?", (sha256,)).fetchone()
-        return _submission(r) if r else None
+        return submission_from_row(r) if r else None
 
     def submissions_by_sha(self, shas: Iterable[str]) -> dict[str, Submission]:
         """The submissions of many files at once (SHA-256 → submission; absent when never seen).
@@ -53,7 +54,7 @@ class SubmissionQueries(Connection):
         for i in range(0, len(wanted), 500):
             chunk = wanted[i:i + 500]
             sql = f"SELECT {_COLUMNS} FROM submissions WHERE sha256 IN ({','.join('?' * len(chunk))})"
-            out.update((r["sha256"], _submission(r)) for r in self.conn.execute(sql, chunk))
+            out.update((r["sha256"], submission_from_row(r)) for r in self.conn.execute(sql, chunk))
         return out
 
     def record_submission(
@@ -144,7 +145,7 @@ class SubmissionQueries(Connection):
         """Every submission (of one batch), in receipt order, with its unit's name."""
         sql = (f"SELECT {_S_COLUMNS}, u.name AS unit FROM submissions s LEFT JOIN units u ON u.id = s.unit_id"
                + (" WHERE s.batch_id = ?" if batch_id is not None else "") + " ORDER BY s.received_at, s.id")
-        return [_submission(r, r["unit"]) for r in self.conn.execute(sql, (batch_id,) if batch_id is not None else ())]
+        return [submission_from_row(r, r["unit"]) for r in self.conn.execute(sql, (batch_id,) if batch_id is not None else ())]
 
     def problems(self, batch_id: int | None = None, submission_id: int | None = None) -> list[ProblemRow]:
         """The stored problems (of a batch's files and of files of no batch; of one submission), in order."""

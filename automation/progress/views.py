@@ -20,10 +20,10 @@ from automation.ledger import Ledger
 from automation.ledger.records import (
     AnswerRecord,
     HistoryRecord,
-    MessageRecord,
+    MessageRow,
     Refusal,
     Revision,
-    SubmissionRecord,
+    Submission,
     refusal_for,
 )
 from automation.model import Task, UnitRow
@@ -443,8 +443,8 @@ class UnitView:
     reminders: int
     tasks: list[AnswerLine]
     history: list[HistoryRecord]
-    files: list[SubmissionRecord]
-    mails: list[MessageRecord]
+    files: list[Submission]
+    mails: list[MessageRow]
     next_reminder: ReminderNote | None = None
     problems: dict[int, list[dict[str, Any]]] = field(default_factory=dict)   # submission id → problems
     score: float = 0.0
@@ -473,7 +473,7 @@ def unit_view(config: Config, ledger: Ledger, now: dt.datetime, unit_id: int) ->
         tasks = [AnswerLine.of(a, by_number.get(a.task), today, batch.deadline,
                                refusal_for(refusals, a.task, a.submitted_at))
                  for a in ledger.unit_answers(batch.id, unit_id)]
-        history = ledger.unit_history(batch.id, unit_id)
+        history = ledger.history(batch.id, unit_id, newest_first=True)
         files = ledger.unit_submissions(batch.id, unit_id)
         mails = ledger.message_records(batch.id, unit_id=unit_id)
         last, reminders = ledger.unit_activity(batch.id, unit_id)
@@ -518,8 +518,8 @@ class IntakeView:
     """回收: the quarantine with reasons, the latest files processed, and how files may come in."""
 
     batch: str
-    quarantined: list[SubmissionRecord]
-    recent: list[SubmissionRecord]
+    quarantined: list[Submission]
+    recent: list[Submission]
     problems: dict[int, list[dict[str, Any]]]
     imap: str                 # the mailbox read by 「收取邮件」, or "" when [imap] has no host
     max_files: int
