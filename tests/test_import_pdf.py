@@ -118,3 +118,20 @@ def test_init_takes_a_pdf(config_file, capsys):
         assert led.execute("SELECT source_name FROM table_revisions").fetchone()[0] == "table_sections.pdf"
     assert main(["--config", str(config_file), "init", "--tasks", str(pdf)]) == 0
     assert "未做改动" in capsys.readouterr().out
+
+
+def test_a_cell_cut_by_a_page_break_is_joined_without_a_break_inside_a_name():
+    """The bench's 20-page table repeats 20 tasks seven times; page breaks cut rows at different
+    places each time, and every copy must come out the same (units included)."""
+    from automation.tasks.pdf import join_split
+
+    assert join_split("市市场监", "管局") == "市市场监管局"
+    assert join_split("市发改委", "市财政局") == "市发改委\n市财政局"
+    assert join_split("ISO", "9001") == "ISO 9001"
+    table = load_tasks(FIXTURES / "bench_20pages.pdf")
+    assert len(table.tasks) == 140
+    first = {t.number: t for t in table.tasks[:20]}
+    for t in table.tasks:
+        same = first[(t.number - 1) % 20 + 1]
+        assert (t.title, t.lead, t.responsible) == (same.title, same.lead, same.responsible), t.number
+    assert not any(p.severity == "warning" for p in table.problems)

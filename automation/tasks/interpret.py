@@ -17,6 +17,7 @@ from automation.tasks.cells import classify, repair
 from automation.tasks.deadlines import document_year, looks_like_deadline, parse_due_date
 from automation.tasks.header import BARE_NUMBER_RE, CORE_KEYS, Header, find_header, is_header_repeat
 from automation.tasks.hierarchy import CN_NUM, SECTION_RE, SUBSECTION_RE, split_heading, task_number
+from automation.tasks.pdf import join_split
 from automation.tasks.records import RawRow, TaskTable
 from automation.tasks.roles import UnitReader
 from automation.text import normalize_text, squash
@@ -149,7 +150,7 @@ class _TableReader:
                     and not prev.text and self._is_tail(row)):
                 width = max(len(prev.cells), len(row.cells))
                 a, b = prev.cells + [""] * (width - len(prev.cells)), row.cells + [""] * (width - len(row.cells))
-                prev.cells = [x if (i in row.carried or not y.strip()) else (x + "\n" + y if x.strip() else y)
+                prev.cells = [x if (i in row.carried or not y.strip()) else join_split(x, y)
                               for i, (x, y) in enumerate(zip(a, b, strict=True))]
                 tail = " | ".join(c.strip() for i, c in enumerate(row.cells) if c.strip() and i not in row.carried)
                 self.problems.append(problem(row, f"第 {row.page - 1} 页末行在换页处断开，已与下一页首行合并",

@@ -18,7 +18,7 @@ from automation.errors import InputError
 from automation.tasks.records import RawRow
 from automation.text import squash
 
-__all__ = ["read_pdf_rows"]
+__all__ = ["join_split", "read_pdf_rows"]
 
 _PAGE_NUMBER_RE = re.compile(r"[-—–－\s]*\d{1,4}[-—–－\s]*|第\s*\d+\s*页(?:\s*[,，/]?\s*共\s*\d+\s*页)?|\d+\s*/\s*\d+")
 # A line ending like a unit's name whose next line starts like one is two names, not a wrap:
@@ -74,6 +74,20 @@ def _cell_text(chars: list[dict[str, Any]], x0: float, x1: float) -> str:
             parts.append(" ")
         parts.append(_line_text(line))
     return "".join(parts).strip()
+
+
+def join_split(head: str, tail: str) -> str:
+    """A cell that a page break cut in two, joined again: the cut fell inside a wrapped line unless
+    it falls between two names (「市发改委」 | 「市财政局」), so no break is added inside 「市市场监|管局」."""
+    head, tail = head.rstrip(), tail.lstrip()
+    if not head or not tail:
+        return head or tail
+    last, first = head[-1], tail[0]
+    if last in _NAME_END and first in _NAME_START:
+        return f"{head}\n{tail}"
+    if last.isascii() and last.isalnum() and first.isascii() and first.isalnum():
+        return f"{head} {tail}"
+    return head + tail
 
 
 def _inside(ch: dict[str, Any], bbox: tuple[float, float, float, float]) -> bool:
