@@ -1,12 +1,13 @@
 """What the console does, as plain functions: each action of the loop, audited with who and where.
 
 The web layer parses a request and calls one of these; the CLI calls the same library
-functions underneath (``init_batch``, ``build_workbooks``, ``distribute``, ``collect_file``,
-``collect_imap``, ``send_reminders``, ``create_report``).  What this module adds is what a
-console needs around them: an :class:`Actor` (account and client address) on every audit event
-in the ledger's ``events``, a progress callback for the long ones, the receipts that follow a
-collect (as ``automation collect`` sends them), and uploads saved under generated names before
-they go through the same hostile-file pipeline as any returned file.
+functions underneath (``init_batch``, ``build_workbooks``, ``distribute``, ``send_reminders``,
+``create_report``) and, for collecting, these very actions (:func:`collect_folder`,
+:func:`collect_mailbox`: a collect and the receipts that follow it, one call for both).  What
+this module adds is what a console needs around them: an :class:`Actor` (account and client
+address) on every audit event in the ledger's ``events``, a progress callback for the long ones,
+and uploads saved under generated names before they go through the same hostile-file pipeline as
+any returned file.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from automation.workspace import Workspace
 
 __all__ = [
     "Actor", "Progress", "SavedUpload", "UploadBatch", "save_uploads", "collect_uploads", "CollectOutcome",
-    "collect_mailbox", "recheck", "import_table", "save_table_upload", "build", "send_distribution",
+    "collect_mailbox", "collect_folder", "recheck", "import_table", "save_table_upload", "build", "send_distribution",
     "send_owed_receipts", "send_receipts_now", "table_upload", "remind_now", "make_report", "original_file", "ReportFile", "report_files",
     "report_file", "DOCUMENTS", "document_name", "ReceiptNote",
 ]
@@ -122,6 +123,7 @@ class CollectOutcome:
     results: list[Any]                                   # automation.collect.pipeline.FileResult
     refused: list[tuple[str, str]] = field(default_factory=list)
     receipts: ReceiptNote = field(default_factory=ReceiptNote)
+    summary: str = ""                                    # the mailbox's one-line summary (IMAP only)
 
     def to_json(self) -> dict[str, Any]:
         """The ``collect --json`` document (files and totals), plus files refused before collecting."""
@@ -140,11 +142,25 @@ def send_owed_receipts(config: Config, ledger: Ledger, now: dt.datetime) -> Rece
 
     try:
         sent = send_owed(config, ledger, now, lambda: transport_from_config(config))
-    except AutomationError as exc:
-        return ReceiptNote(warning=f"回执未能发送：{exc}。已收到的文件都已记录，下次回收时补发。")
+    except AutomationError as exc:  # password / 授权码 missing or refused, server unreachable
+        return ReceiptNote(warning=f"回执未能发送：{exc}。已收到的文件都已记录，改正后下次回收时"
+                                   "（或运行 automation send --receipts）即补发回执。")
     failed = sum(1 for r in sent if r.action == "failed")
     return ReceiptNote(sum(1 for r in sent if r.action in ("sent", "resent")), failed,
-                       f"{failed} 封回执发送失败，下次回收时重发。" if failed else "")
+                       f"{failed} 封回执发送失败（详见台账中的邮件记录），下次回收时重发。" if failed else "")
+
+
+def collect_folder(config: Config, ledger: Ledger, now: dt.datetime, paths: Sequence[Path] | None = None, *,
+                   progress: Callable[[int, int, Any], None] | None = None,
+                   waiting: Callable[[str], None] | None = None) -> CollectOutcome:
+    """``automation collect``: files and folders (default the workspace inbox), then every 回执 still
+    owed, this run's and any an earlier run could not send."""
+    from automation.collect.pipeline import collect_paths
+
+    results = collect_paths(config, ledger, list(paths) if paths else None, now, progress=progress, waiting=waiting)
+    outcome = CollectOutcome(results)
+    outcome.receipts = send_owed_receipts(config, ledger, now)
+    return outcome
 
 
 def collect_uploads(config: Config, ledger: Ledger, now: dt.datetime, batch: UploadBatch, *, actor: Actor,
@@ -176,18 +192,21 @@ def collect_uploads(config: Config, ledger: Ledger, now: dt.datetime, batch: Upl
     return outcome
 
 
-def collect_mailbox(config: Config, ledger: Ledger, now: dt.datetime, *, actor: Actor) -> CollectOutcome:
-    """「收取邮件」: ``collect --imap`` once (one reader of the mailbox at a time), then the receipts."""
+def collect_mailbox(config: Config, ledger: Ledger, now: dt.datetime, *, actor: Actor | None = None,
+                    who: str = "automation web 收取邮件") -> CollectOutcome:
+    """「收取邮件」 and ``collect --imap``: the mailbox once (one reader at a time: ``who`` names this
+    one to another that finds the lock taken), then the receipts; ``actor``: the console's audit."""
     from automation.mail.intake import collect_imap
     from automation.service import InstanceLock
 
     if not config.imap.host:
         raise AutomationError("config.toml 中没有设置收信服务器（[imap] host），无法从邮箱收取。")
-    with InstanceLock(config.workspace, "automation web 收取邮件"):
+    with InstanceLock(config.workspace, who):
         result = collect_imap(config, ledger, now)
-        outcome = CollectOutcome(list(result.files))
+        outcome = CollectOutcome(list(result.files), summary=result.summary())
         outcome.receipts = send_owed_receipts(config, ledger, now)
-    actor.audit(ledger, "collect", now, source="imap", files=len(result.files), summary=result.summary())
+    if actor is not None:
+        actor.audit(ledger, "collect", now, source="imap", files=len(result.files), summary=result.summary())
     if result.error:
         outcome.receipts = ReceiptNote(outcome.receipts.sent, outcome.receipts.failed,
                                        (outcome.receipts.warning + " " + str(result.error)).strip())

@@ -270,19 +270,29 @@ def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: dt.d
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from automation.collect.pipeline import collect_paths, result_line, summarize
+    from automation import actions
+    from automation.collect.pipeline import result_line, summarize
 
     now = app.now(now_text)
-    if from_imap:  # issue 7: see _collect_from_imap below
-        results = _collect_from_imap(app, now, paths)
+    if from_imap:
+        if paths:
+            raise click.UsageError("--imap 从邮箱收取，不能同时指定文件或文件夹。")
+        # One reader of the mailbox at a time: a running `automation run` already collects by itself.
+        outcome = actions.collect_mailbox(app.config, app.ledger, now, who="automation collect --imap")
+        err_console.print(outcome.summary, markup=False)
     else:
         with Progress(TextColumn("回收工作簿"), BarColumn(), MofNCompleteColumn(), console=err_console,
                       transient=True, disable=as_json or not err_console.is_terminal) as bar:
             task = bar.add_task("collect", total=None)
-            results = collect_paths(app.config, app.ledger, list(paths) or None, now,
-                                    progress=lambda done, total, _r: bar.update(task, completed=done, total=total),
-                                    waiting=lambda message: err_console.print(message, markup=False))
-        _send_receipts(app, now)
+            outcome = actions.collect_folder(
+                app.config, app.ledger, now, paths,
+                progress=lambda done, total, _r: bar.update(task, completed=done, total=total),
+                waiting=lambda message: err_console.print(message, markup=False))
+    if outcome.receipts.sent:
+        err_console.print(f"已发送回执 {outcome.receipts.sent} 封。", markup=False)
+    if outcome.receipts.warning:
+        err_console.print("警告：" + outcome.receipts.warning, markup=False)
+    results = outcome.results
     if as_json:
         print_json(summarize(results))
         return
@@ -305,31 +315,6 @@ def collect_cmd(app: App, paths: tuple[Path, ...], as_json: bool, now_text: dt.d
         console.print(f"隔离的文件及原因见 {app.workspace.quarantine}", markup=False)
 
 
-
-def _send_receipts(app: App, now: Any) -> None:
-    """回执 still owed (``[collect] receipts``): for this run's files and any an earlier run could not send.
-
-    Taken from the ledger (:func:`automation.mail.receipts.send_owed_receipts`), so a failure here
-    loses nothing: the files are already recorded and the next collect (or ``send --receipts``)
-    sends them.  Hence a warning, not an error, and the collect results are still shown.
-    """
-    from automation.mail.receipts import send_owed_receipts
-    from automation.mail.transports import transport_from_config
-
-    try:
-        sent = send_owed_receipts(app.config, app.ledger, now,
-                                  lambda: transport_from_config(app.config, app.workspace))
-    except AutomationError as exc:  # password / 授权码 missing or refused, server unreachable
-        err_console.print(f"警告：回执未能发送：{exc}", markup=False)
-        err_console.print("已收到的文件都已记录；改正后再次运行 collect 或 automation send --receipts 即补发回执。",
-                          markup=False)
-        return
-    done = sum(1 for r in sent if r.action in ("sent", "resent"))
-    if done:
-        err_console.print(f"已发送回执 {done} 封。", markup=False)
-    failed = sum(1 for r in sent if r.action == "failed")
-    if failed:
-        err_console.print(f"警告：{failed} 封回执发送失败（详见台账中的邮件记录），下次运行 collect 时重发。", markup=False)
 
 # --------------------------------------------------------------------------- report / status (issue 5)
 
@@ -553,22 +538,6 @@ def remind_cmd(app: App, now_text: dt.datetime | None, dry_run: bool, as_json: b
     _finish_mail(app, results, as_json, f"{app.config.batch.title}：催办提醒（{clock.iso(now)}）")
 
 # --------------------------------------------------------------------------- run / imap (issue 7)
-
-
-def _collect_from_imap(app: App, now: Any, paths: tuple[Path, ...]) -> list[Any]:
-    """``collect --imap``: the mailbox instead of files, then receipts; returns the file results."""
-    from automation.mail.intake import collect_imap
-    from automation.service import InstanceLock
-
-    if paths:
-        raise click.UsageError("--imap 从邮箱收取，不能同时指定文件或文件夹。")
-    # One reader of the mailbox at a time: a running `automation run` already collects by itself.
-    with InstanceLock(app.config.workspace, "automation collect --imap"):
-        result = collect_imap(app.config, app.ledger, now)
-        _send_receipts(app, now)
-    err_console.print(result.summary(), markup=False)
-    return result.files
-
 
 
 @cli.command("run")
