@@ -343,9 +343,7 @@ class Service:
 
     def run_all(self) -> bool:
         """Every job once, now (start-up catch-up and ``run --once``); True when none failed."""
-        ok = True
-        if self.polling:
-            ok &= self._guard("poll", self.poll)
+        ok = self._guard("poll", self.poll)     # the inbox folder, and the mailbox when configured
         ok &= self._guard("remind", self.remind)
         return ok
 
@@ -464,7 +462,12 @@ class Service:
         from automation.mail.intake import collect_imap
 
         now = self.now_fn()
-        files = list(self._collect_folder(now))
+        try:
+            files = list(self._collect_folder(now))
+            folder_error = None
+        except AutomationError as exc:  # logged, and the mailbox, receipts and report still run
+            files, folder_error = [], exc
+            log.error("inbox 文件夹收取失败：%s", exc)
         result = (self._collect_fn or collect_imap)(self.config, self.ledger, now) if self.polling else None
         if result is not None:
             files += result.files
@@ -483,6 +486,8 @@ class Service:
             self._guard("report", self.refresh_report)
         if result is not None and result.error:
             raise AutomationError(result.error)
+        if folder_error is not None:
+            raise folder_error
 
     def _collect_folder(self, now: dt.datetime) -> list[Any]:
         """The files waiting in ``<workspace>/inbox/`` (nothing is opened while it is empty)."""
@@ -491,10 +496,17 @@ class Service:
         inbox = Workspace(self.config.workspace).inbox
         if not inbox.is_dir() or not any(inbox.iterdir()):
             return []
+        from automation.collect.runlock import CollectBusy
+
         collect = self._folder_fn
         if collect is None:
             from automation.collect.pipeline import collect_paths as collect
-        results = list(collect(self.config, self.ledger, None, now))
+        try:
+            # Never wait on a collect someone started by hand: the scheduler would stall behind it.
+            results = list(collect(self.config, self.ledger, None, now, lock_timeout=0))
+        except CollectBusy:
+            log.info("inbox 文件夹：另一个 automation collect 正在处理，本轮跳过，下一轮再收。")
+            return []
         if results:
             log.info("inbox 文件夹：%d 个文件", len(results))
         return results

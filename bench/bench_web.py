@@ -129,7 +129,10 @@ def main() -> None:
             json.dumps(status_summary(config, led, NOW), ensure_ascii=False, default=str)
 
         def naive() -> None:
-            frame = pd.read_sql(Ledger.CURRENT_ANSWERS_SQL, led.conn, params=(batch.id,))
+            # the ledger's own current-answers query, as a page written straight over pandas would run it
+            from automation.ledger.answers import _CURRENT_ANSWERS_SQL
+
+            frame = pd.read_sql(_CURRENT_ANSWERS_SQL, led.conn, params=(batch.id,))
             frame.to_html()
 
         worst_unit = unit_ids[len(unit_ids) // 2]

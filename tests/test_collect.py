@@ -260,8 +260,8 @@ def test_unsigned_file_is_only_accepted_for_the_senders_own_unit(config, ledger,
     data = (tmp_path / "forged.xlsx").read_bytes()
     sender = ledger.unit_by_name(UNIT).emails[0]
     foreign = collect_bytes(config, ledger, f"{OTHER}.xlsx", data, now, sender=f"某人 <{sender}>")
-    assert foreign.outcome == "quarantined"
-    assert foreign.unit == UNIT  # filed under the sender's unit, which the receipt tells why
+    # Read and refused for what it shows (another unit's title): filed under no unit, not the sender's.
+    assert foreign.outcome == "quarantined" and foreign.unit is None
     assert all(word in foreign.reason for word in ("没有签名页", OTHER, UNIT, sender)), foreign.reason
     assert Path(foreign.quarantine_path).exists()
     assert answers(ledger, config, OTHER) == {}

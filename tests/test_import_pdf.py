@@ -128,6 +128,9 @@ def test_a_cell_cut_by_a_page_break_is_joined_without_a_break_inside_a_name():
     assert join_split("市市场监", "管局") == "市市场监管局"
     assert join_split("市发改委", "市财政局") == "市发改委\n市财政局"
     assert join_split("ISO", "9001") == "ISO 9001"
+    # a last line that ended short of the cell's edge was a paragraph end, whatever the characters
+    assert join_split("市妇联", "市残联", wrapped=False) == "市妇联\n市残联"
+    assert join_split("完成情况。", "2.开展评估", wrapped=False) == "完成情况。\n2.开展评估"
     table = load_tasks(FIXTURES / "bench_20pages.pdf")
     assert len(table.tasks) == 140
     first = {t.number: t for t in table.tasks[:20]}

@@ -90,7 +90,9 @@ def test_a_second_file_completes_what_the_first_left(config, ledger, blank, tmp_
     collect_file(config, ledger, tmp_path / "a.xlsx", NOW, sender=SENDER)
     fill_workbook(blank, tmp_path / "b.xlsx", {t: {"落实情况": "推进中"} for t in rest})
     collect_file(config, ledger, tmp_path / "b.xlsx", NOW + dt.timedelta(minutes=5), sender=SENDER)
-    (_s1, _p1), (subject, plain) = _sent(config, ledger, tmp_path)
+    (s1, p1), (subject, plain) = _sent(config, ledger, tmp_path)
+    # The first file's receipt, sent after the second came in, counts only what came before it.
+    assert s1.endswith(f"已填报5/{len(tasks)}项，{len(rest)}项未填报") and "沿用" not in p1
     assert subject.endswith(f"已填报{len(tasks)}/{len(tasks)}项")
     assert f"第{'、'.join(map(str, first))}项本次未填写，沿用你单位此前报送的内容" in plain
     assert "报送内容完整" in plain
@@ -122,3 +124,18 @@ def test_task_lists_read_as_one_phrase():
     long = letters.task_list(range(1, 35))
     assert long == "第" + "、".join(map(str, range(1, 21))) + "项等34项"
     assert "等 项" not in long and "等项" not in long
+
+
+def test_a_refused_row_over_an_earlier_answer_keeps_that_answer_counted(config, ledger, blank, tmp_path):
+    tasks = tasks_of(ledger, config, UNIT)
+    fill_workbook(blank, tmp_path / "a.xlsx", {t: {"落实情况": "推进中"} for t in tasks})
+    collect_file(config, ledger, tmp_path / "a.xlsx", NOW, sender=SENDER)
+    answers = {t: {"落实情况": "推进中", "工作进展及成效": "继续推进"} for t in tasks}
+    answers[tasks[0]] = {"落实情况": "已完成"}         # refused: no 进展
+    fill_workbook(blank, tmp_path / "b.xlsx", answers)
+    collect_file(config, ledger, tmp_path / "b.xlsx", NOW + dt.timedelta(minutes=5), sender=SENDER)
+    _first, (subject, plain) = _sent(config, ledger, tmp_path)
+    n = len(tasks)
+    assert subject.endswith(f"已填报{n}/{n}项，1处需修改")   # the ledger still holds task 1's earlier answer
+    assert f"第{tasks[0]}项的填报内容未通过，未予采用，原因见下表；其中第{tasks[0]}项仍按你单位此前报送的内容统计" in plain
+    assert "无需修改" not in plain

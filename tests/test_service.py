@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from automation import clock
+from automation.collect.runlock import CollectLock
 from automation.config import Config
 from automation.errors import AutomationError, LedgerError
 from automation.ledger import Ledger
@@ -373,11 +374,15 @@ def test_run_also_collects_the_inbox_folder(config: Config, ledger: Ledger, now:
     config = replace(config, imap=replace(config.imap, host=""))   # no mailbox configured
     reports: list[dt.datetime] = []
     service = Service(config, now_fn=lambda: now, sleep_fn=lambda s: None, handle_signals=False,
-                      report_fn=lambda c, led, at: reports.append(at) or "report.xlsx")
+                      report_fn=lambda c, led, at: reports.append(at) or "report.xlsx",
+                      remind_fn=lambda *a: [])
     try:
         service.start(catch_up=False)
         assert "poll" in service.jobs
-        service.poll()
+        with CollectLock(config.workspace):              # someone runs `automation collect` by hand
+            service.poll()                               # … the poll does not wait for it
+        assert [p.name for p in inbox.iterdir()] == ["财政局.xlsx"] and reports == []
+        assert service.run_all()                         # `run --once`: no mailbox, still the folder
         service.poll()                                   # nothing new: no second report
     finally:
         service.close()
@@ -386,4 +391,4 @@ def test_run_also_collects_the_inbox_folder(config: Config, ledger: Ledger, now:
     answers = {a.task: a for a in ledger.current_answers(batch.id, ledger.unit_by_name(unit).id)}
     assert answers[t1].status == "推进中" and answers[t1].source_file == "财政局.xlsx"
     assert reports == [now]
-    assert "inbox 文件夹：1 个文件" in log_text(config)
+    assert "inbox 文件夹：1 个文件" in log_text(config) and "本轮跳过" in log_text(config)

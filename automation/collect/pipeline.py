@@ -60,7 +60,7 @@ from automation.collect.inputs import (
 from automation.collect.lookups import Lookups
 from automation.collect.results import FileResult, Quarantine, result_line, summarize
 from automation.collect.returned import Rules, evaluate
-from automation.collect.runlock import CollectLock
+from automation.collect.runlock import WAIT_SECONDS, CollectLock
 from automation.collect.safety import (
     SUPPORTED_SUFFIXES,
     Limits,
@@ -158,6 +158,7 @@ def collect_paths(
     *,
     progress: Callable[[int, int, FileResult], None] | None = None,
     waiting: Callable[[str], None] | None = None,
+    lock_timeout: float = WAIT_SECONDS,
 ) -> list[FileResult]:
     """Collect files and folders (default ``<workspace>/inbox/``), oldest first.
 
@@ -165,9 +166,10 @@ def collect_paths(
     passed over, and what else is not read (hidden names, broken or looping links) is reported
     as ``skipped`` results after the files.  Files inside the inbox are removed once safely
     stored.  ``progress(done, total, result)`` is called after each file; ``waiting(message)``
-    once if another collect holds the workspace (this one then waits for it).
+    once if another collect holds the workspace (this one then waits for it, up to
+    ``lock_timeout`` seconds, then raises :class:`~automation.collect.runlock.CollectBusy`).
     """
-    with CollectLock(Workspace(config.workspace).root, waiting):
+    with CollectLock(Workspace(config.workspace).root, waiting, lock_timeout):
         return _collect_paths(config, ledger, paths, now, progress)
 
 
@@ -320,6 +322,7 @@ def _process(run: _Run, item: Input) -> FileResult:
     # A file quarantined before is checked again: the reason may have gone (a sender or unit
     # registered since, unsigned files now accepted).  If it is still refused it stays as it was.
     item.retry_of = previous
+    read = False   # True once the workbook itself was read (its unit is then its own, or none)
     try:
         if item.suffix not in SUPPORTED_SUFFIXES:
             raise Quarantine(unsupported_reason(item.suffix))
@@ -340,8 +343,13 @@ def _process(run: _Run, item: Input) -> FileResult:
             raise Quarantine(exc.reason) from exc
         finally:
             item.ticket = None
+        read = True
         return _accept(run, item, base, book, senders)
     except Quarantine as q:
+        if not read and q.unit is None:
+            # Refused before anything in it could say whose it is (an .et, a broken or too big
+            # file): filed under the one unit whose address sent it, which the receipt tells why.
+            q.unit = _sender_unit(run.look, item.sender)
         if item.ticket is not None:  # refused before its parse was needed (an unregistered sender)
             run.pool.discard(item.ticket)
             item.ticket = None
@@ -428,7 +436,7 @@ def _quarantine(run: _Run, item: Input, base: FileResult, q: Quarantine) -> File
         return result
     target = run.storage.quarantine(item, q.reason, q.problems)
     where = run.storage.relative(target)
-    unit = q.unit or _sender_unit(run.look, item.sender)
+    unit = q.unit
     try:
         sid = run.ledger.record_submission(
             sha256=item.sha256, file_name=item.name, archive_path=where, received_at=item.received_at,
@@ -451,8 +459,8 @@ def _quarantine(run: _Run, item: Input, base: FileResult, q: Quarantine) -> File
 
 
 def _sender_unit(look: Lookups, sender: str | None) -> UnitRow | None:
-    """The one registered unit whose address sent a file refused before its unit was known (an
-    .et, a broken file): the file is filed under it, so the unit gets a receipt saying why."""
+    """The one registered unit whose address sent a file (None: a folder file, or an address two
+    units share)."""
     units = look.by_email.get(address(sender)) if sender else None
     if units and len(units) == 1:
         return look.units.get(next(iter(units)))

@@ -19,12 +19,16 @@ from types import TracebackType
 
 from automation.errors import AutomationError
 
-__all__ = ["CollectLock", "LOCK_NAME", "WAIT_SECONDS"]
+__all__ = ["CollectLock", "CollectBusy", "LOCK_NAME", "WAIT_SECONDS"]
 
 LOCK_NAME = "collect.lock"
 #: How long a second run waits for the first before it gives up with one ``Error:`` line.
 WAIT_SECONDS = 3600.0
 _POLL = 0.2
+
+
+class CollectBusy(AutomationError):
+    """Another collect held the lock for longer than this one would wait."""
 
 
 def _try_lock(fd: int) -> bool:
@@ -79,7 +83,7 @@ class CollectLock:
                 deadline = time.monotonic() + self.timeout
                 while not _try_lock(fd):
                     if time.monotonic() > deadline:
-                        raise AutomationError(
+                        raise CollectBusy(
                             f"另一个 automation collect 已运行超过 {self.timeout / 60:.0f} 分钟仍未结束{self._holder()}，"
                             "本次未处理任何文件。请等它结束后重新运行。")
                     time.sleep(_POLL)

@@ -196,13 +196,17 @@ class AnswerQueries(Connection):
             params.append(before)
         return {int(u): int(n) for u, n in self.conn.execute(sql + " GROUP BY unit_id", params)}
 
-    def answered_elsewhere(self, batch_id: int, unit_id: int, submission_id: int | None) -> frozenset[int]:
-        """The tasks a unit has a stored answer for from a file other than ``submission_id`` (a
-        receipt does not ask again for what an earlier file already answered)."""
-        rows = self.conn.execute(
-            "SELECT DISTINCT task_number FROM responses WHERE batch_id = ? AND unit_id = ? AND submission_id IS NOT ?",
-            (batch_id, unit_id, submission_id))
-        return frozenset(int(r[0]) for r in rows)
+    def answered_before(self, batch_id: int, unit_id: int, submission_id: int | None,
+                        received_at: str | None) -> frozenset[int]:
+        """The tasks a unit answered in files received before this one (``received_at``, ties by
+        file id; None: every other file): what a receipt may say stands from earlier reports."""
+        sql = ("SELECT DISTINCT task_number FROM responses WHERE batch_id = ? AND unit_id = ? "
+               "AND submission_id IS NOT ?")
+        params: list[Any] = [batch_id, unit_id, submission_id]
+        if received_at is not None:
+            sql += " AND (received_at < ? OR (received_at = ? AND submission_id < ?))"
+            params += [received_at, received_at, submission_id if submission_id is not None else -1]
+        return frozenset(int(r[0]) for r in self.conn.execute(sql, params))
 
     def open_tasks(self, batch_id: int, unit_id: int) -> list[OpenTask]:
         """The unit's assignments without an answer or with one other than 已完成 / 不适用, by task."""

@@ -220,7 +220,8 @@ def receipt_letter(config: Config, batch: Batch | None, unit: UnitRow, result: A
         taken_set = set(taken)
         refused = sorted({int(p["task_number"]) for p in problems if str(p.get("severity", "error")) == "error"
                           and p.get("task_number")} & assigned - taken_set)
-        earlier = sorted((set(facts.earlier) if facts else set()) & assigned - taken_set - set(refused))
+        # An earlier file's answer stands when this file left the task blank or had its row refused.
+        earlier = sorted((set(facts.earlier) if facts else set()) & assigned - taken_set)
         blank = sorted(assigned - taken_set - set(refused) - set(earlier))
         filled = len(assigned & (taken_set | set(earlier)))
         complete = filled == len(assigned) and not errors
@@ -235,10 +236,13 @@ def receipt_letter(config: Config, batch: Batch | None, unit: UnitRow, result: A
                 f"{'（' + task_list(taken) + '）' if taken else ''}。你单位共承担{len(assigned)}项任务，"
                 f"目前已填报{filled}项。")
         parts = [lead]
-        if earlier:
-            parts.append(f"{task_list(earlier)}本次未填写，沿用你单位此前报送的内容。")
+        kept = [t for t in earlier if t not in refused]
+        if kept:
+            parts.append(f"{task_list(kept)}本次未填写，沿用你单位此前报送的内容。")
         if refused:
-            parts.append(f"{task_list(refused)}的填报内容未通过，未予采用，原因见下表。")
+            stands = [t for t in refused if t in earlier]
+            parts.append(f"{task_list(refused)}的填报内容未通过，未予采用，原因见下表"
+                         + (f"；其中{task_list(stands)}仍按你单位此前报送的内容统计。" if stands else "。"))
         if blank:
             parts.append(f"{task_list(blank)}尚未填报落实情况，请补充填报。")
         if complete and not problems:

@@ -111,12 +111,14 @@ def _plain_address(value: Any) -> str:
 
 
 def receipt_facts(ledger: Ledger, batch: Batch | None, unit: UnitRow, result: Any) -> letters.ReceiptFacts | None:
-    """The unit's assigned tasks and those answered by its other files, for the receipt's counts."""
+    """The unit's assigned tasks and those its files received before this one answered, for the
+    receipt's counts (a file received later is not "earlier", even when its receipt went first)."""
     if batch is None:
         return None
     assigned = tuple(dict.fromkeys(a.task for a in ledger.assignments(batch.id, unit.id)))
-    return letters.ReceiptFacts(assigned, ledger.answered_elsewhere(batch.id, unit.id,
-                                                                     getattr(result, "submission_id", None)))
+    received = getattr(result, "received_at", None)
+    return letters.ReceiptFacts(assigned, ledger.answered_before(
+        batch.id, unit.id, getattr(result, "submission_id", None), str(received) if received else None))
 
 
 def receipt_message(config: Config, batch: Batch | None, unit: UnitRow, result: Any, to: Sequence[str],

@@ -150,7 +150,7 @@ class _TableReader:
                     and not prev.text and self._is_tail(row)):
                 width = max(len(prev.cells), len(row.cells))
                 a, b = prev.cells + [""] * (width - len(prev.cells)), row.cells + [""] * (width - len(row.cells))
-                prev.cells = [x if (i in row.carried or not y.strip()) else join_split(x, y)
+                prev.cells = [x if (i in row.carried or not y.strip()) else join_split(x, y, i in prev.wrapped)
                               for i, (x, y) in enumerate(zip(a, b, strict=True))]
                 tail = " | ".join(c.strip() for i, c in enumerate(row.cells) if c.strip() and i not in row.carried)
                 self.problems.append(problem(row, f"第 {row.page - 1} 页末行在换页处断开，已与下一页首行合并",

@@ -57,11 +57,12 @@ def _line_text(line: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
-def _cell_text(chars: list[dict[str, Any]], x0: float, x1: float) -> str:
-    """A cell's text: wrapped lines joined, paragraph breaks kept as ``\\n``."""
+def _cell(chars: list[dict[str, Any]], x0: float, x1: float) -> tuple[str, bool]:
+    """A cell's text, and whether its last line runs to the cell's edge (a page break that cuts the
+    cell there cut a wrapped line, not a paragraph)."""
     lines = _lines(chars)
     if not lines:
-        return ""
+        return "", False
     size = sorted(c["size"] for c in chars)[len(chars) // 2]
     pad = min(_WORD_PAD, min(line[0]["x0"] for line in lines) - x0)
     parts = [_line_text(lines[0])]
@@ -73,17 +74,19 @@ def _cell_text(chars: list[dict[str, Any]], x0: float, x1: float) -> str:
         elif last.isascii() and last.isalnum() and first.isascii() and first.isalnum():
             parts.append(" ")
         parts.append(_line_text(line))
-    return "".join(parts).strip()
+    return "".join(parts).strip(), x1 - pad - lines[-1][-1]["x1"] <= 2.2 * size
 
 
-def join_split(head: str, tail: str) -> str:
-    """A cell that a page break cut in two, joined again: the cut fell inside a wrapped line unless
-    it falls between two names (「市发改委」 | 「市财政局」), so no break is added inside 「市市场监|管局」."""
+def join_split(head: str, tail: str, wrapped: bool = True) -> str:
+    """A cell that a page break cut in two, joined again as :func:`_cell` joins lines: when the
+    head's last line ran to the cell's edge (``wrapped``) the cut fell inside a wrapped line, so no
+    break goes inside 「市市场监|管局」 — unless it falls between two names (「市发改委」 | 「市财政局」);
+    a last line that ended short was a paragraph end (「市妇联」 | 「市残联」, 「……完成。」 | 「2.……」)."""
     head, tail = head.rstrip(), tail.lstrip()
     if not head or not tail:
         return head or tail
     last, first = head[-1], tail[0]
-    if last in _NAME_END and first in _NAME_START:
+    if not wrapped or (last in _NAME_END and first in _NAME_START):
         return f"{head}\n{tail}"
     if last.isascii() and last.isalnum() and first.isascii() and first.isalnum():
         return f"{head} {tail}"
@@ -108,11 +111,13 @@ class _Reader:
     def table(self, page_no: int, table: Any, chars: list[dict[str, Any]], first_row: int) -> int:
         """Append one table's rows; returns the next row number on the page."""
         grid: list[list[str | None]] = []
+        ends: list[set[int]] = []       # per row: the columns whose last line runs to the cell's edge
         for row in table.rows:
             row_chars = [c for c in chars if _inside(c, row.bbox)]
-            grid.append([None if cell is None else
-                         _cell_text([c for c in row_chars if _inside(c, cell)], cell[0], cell[2])
-                         for cell in row.cells])
+            read = [None if cell is None else _cell([c for c in row_chars if _inside(c, cell)], cell[0], cell[2])
+                    for cell in row.cells]
+            grid.append([None if r is None else r[0] for r in read])
+            ends.append({i for i, r in enumerate(read) if r is not None and r[1]})
         n = first_row
         for i, cells in enumerate(grid):
             flat = [squash(c or "") for c in cells]
@@ -130,7 +135,7 @@ class _Reader:
                     carried.add(col)
                 else:
                     texts.append(text or "")
-            self.rows.append(RawRow(n, texts, page=page_no, carried=carried))
+            self.rows.append(RawRow(n, texts, page=page_no, carried=carried, wrapped=ends[i] - carried))
             if not is_header:
                 self.above = texts
             n += 1

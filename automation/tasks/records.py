@@ -30,6 +30,8 @@ class RawRow:
     text: bool = False
     #: columns whose text was carried down from a cell merged over this row (a group cell)
     carried: set[int] = field(default_factory=set)
+    #: PDF: columns whose last line runs to the cell's edge (a page break there cut a wrapped line)
+    wrapped: set[int] = field(default_factory=set)
 
     @property
     def joined(self) -> str:
