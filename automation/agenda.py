@@ -112,7 +112,7 @@ def next_reminder(config: Config, ledger: Ledger, now: dt.datetime, unit_id: int
     batch = ledger.require_batch(config.batch.title)
     calendar = WorkCalendar.from_config(config.remind)
     today = now.date()
-    plan = Plan(config, ledger, batch, calendar, today + dt.timedelta(days=horizon_days))
+    plan = Plan(config, ledger, batch, calendar, today + dt.timedelta(days=horizon_days), unit_id)
     if unit_id not in plan.open:
         return None
     rows = [m for m in ledger.message_records(batch.id, unit_id=unit_id, purpose="remind")

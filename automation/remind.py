@@ -201,10 +201,11 @@ class Plan:
     slots of every deadline (computed once per date, shared by the units that have it).
 
     ``end``: the last day slots are computed for (today for the decision, a later day for the
-    console's forecast).
+    console's forecast); ``unit_id``: one unit's deadlines only (the console's unit page).
     """
 
-    def __init__(self, config: Config, ledger: Ledger, batch: Batch, calendar: WorkCalendar, end: dt.date) -> None:
+    def __init__(self, config: Config, ledger: Ledger, batch: Batch, calendar: WorkCalendar, end: dt.date,
+                 unit_id: int | None = None) -> None:
         self.remind = config.remind
         self.calendar = calendar
         self.batch = batch
@@ -213,7 +214,7 @@ class Plan:
         self.created = clock.parse(batch.created_at)
         self.starts = ledger.first_sent_at(batch.id, "distribute")
         self.first = min([self.created, *self.starts.values()]).date()
-        self.open = ledger.open_due_dates(batch.id, batch.deadline.isoformat())
+        self.open = ledger.open_due_dates(batch.id, batch.deadline.isoformat(), unit_id)
         self.rounds: list[Round] = batch_rounds(config.rounds, self.created.date(), batch.deadline)
         self.periodic = len(self.rounds) > 1
         self.reported = ledger.last_response_at(batch.id) if self.periodic else {}

@@ -96,7 +96,8 @@ class AnswerQueries(Connection):
     def history(self, batch_id: int, unit_id: int | None = None, *, newest_first: bool = False) -> list[HistoryRecord]:
         """Every response (of the batch, or of one unit) in receipt order (or newest first), with the
         status each one replaced (old → new)."""
-        where = "r.batch_id = ?" + (" AND r.unit_id = ?" if unit_id is not None else "")
+        # One unit's: found through its files (index submissions_unit), not a scan of every response.
+        where = "r.batch_id = ?" if unit_id is None else "s.batch_id = ? AND s.unit_id = ?"
         order = "DESC" if newest_first else ""
         sql = f"""
             SELECT r.received_at, r.unit_id, u.name, r.task_number, r.status,
@@ -164,15 +165,19 @@ class AnswerQueries(Connection):
         return [r[0] for r in self.conn.execute(f"SELECT DISTINCT a.unit_id {_OPEN_SQL} ORDER BY a.unit_id",
                                                 (batch_id,))]
 
-    def open_due_dates(self, batch_id: int, default_due: str) -> dict[int, dict[str, int]]:
-        """Unit id → {due date (ISO) → open assignments}: when each unit's unfinished tasks fall due
-        (a task's own 完成时限, else ``default_due``, the batch deadline).  One aggregated row per
-        unit and date, so the reminder decision reads a few rows per unit, not every assignment."""
-        sql = (f"SELECT a.unit_id, IFNULL(t.due_date, ?) AS due, COUNT(*) {_OPEN_SQL} GROUP BY a.unit_id, due")
+    def open_due_dates(self, batch_id: int, default_due: str,
+                       unit_id: int | None = None) -> dict[int, dict[str, int]]:
+        """Unit id → {due date (ISO) → open assignments}: when each unit's (or one unit's) unfinished
+        tasks fall due (a task's own 完成时限, else ``default_due``, the batch deadline).  One
+        aggregated row per unit and date, so the reminder decision reads a few rows per unit, not
+        every assignment."""
+        one = " AND a.unit_id = ?" if unit_id is not None else ""
+        sql = (f"SELECT a.unit_id, IFNULL(t.due_date, ?) AS due, COUNT(*) {_OPEN_SQL}{one} GROUP BY a.unit_id, due")
         sql = sql.replace("FROM assignments a", "FROM assignments a JOIN tasks t ON t.batch_id = a.batch_id "
                                                 "AND t.number = a.task_number", 1)
         out: dict[int, dict[str, int]] = {}
-        for unit_id, due, n in self.conn.execute(sql, (default_due, batch_id)):
+        params = (default_due, batch_id) if unit_id is None else (default_due, batch_id, unit_id)
+        for unit_id, due, n in self.conn.execute(sql, params):
             out.setdefault(int(unit_id), {})[str(due)] = int(n)
         return out
 
