@@ -11,9 +11,11 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 
 __all__ = [
     "is_cjk",
+    "task_list",
     "normalize_text",
     "squash",
     "split_units",
@@ -357,3 +359,12 @@ def canonical_status(option: object) -> str | None:
     if isinstance(option, str) and option in STATUS_OPTIONS:  # the common case, no normalising
         return option
     return _canonical(squash(option))
+
+
+def task_list(numbers: Iterable[int], limit: int | None = None) -> str:
+    """「第1、3、5项」, or 「第1、2、…、20项等34项」 past ``limit``: task numbers read as one phrase
+    (the receipt, the notice)."""
+    shown = sorted(set(numbers))
+    if limit is None or len(shown) <= limit:
+        return f"第{'、'.join(map(str, shown))}项"
+    return f"第{'、'.join(map(str, shown[:limit]))}项等{len(shown)}项"

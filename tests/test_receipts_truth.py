@@ -15,9 +15,9 @@ from collect_kit import fill_workbook, issued, tasks_of
 
 from automation import clock
 from automation.collect.pipeline import collect_bytes, collect_file
-from automation.mail import letters
 from automation.mail.receipts import pending_receipts, send_owed_receipts
 from automation.mail.transports import OutboxTransport
+from automation.text import task_list
 
 UNIT = "市财政局"
 SENDER = "财政局 <czj@np.example.com>"
@@ -120,8 +120,8 @@ def test_an_unregistered_sender_gets_no_receipt(config, ledger):
 
 
 def test_task_lists_read_as_one_phrase():
-    assert letters.task_list([3, 1, 2]) == "第1、2、3项"
-    long = letters.task_list(range(1, 35))
+    assert task_list([3, 1, 2]) == "第1、2、3项"
+    long = task_list(range(1, 35), 20)
     assert long == "第" + "、".join(map(str, range(1, 21))) + "项等34项"
     assert "等 项" not in long and "等项" not in long
 

@@ -42,7 +42,7 @@ from automation.model import Batch, Problem, UnitRow
 from automation.text import squash
 from automation.workbook.layout import META_KEYS, META_MAGIC, Layout, verify
 
-__all__ = ["Identity", "identify", "sender_units", "sender_names", "address"]
+__all__ = ["Identity", "identify", "sender_unit", "sender_units", "sender_names", "address"]
 
 _FORGED = ("签名校验失败：工作簿的隐藏签名页被改动过或为伪造，未接收。"
            "请使用办公室下发的原工作簿填报（可以另存为其他格式，但不要复制到新表格）。")
@@ -73,6 +73,15 @@ def sender_units(look: Lookups, sender: str | None) -> set[int] | None:
             f"发件人 {addr} 不在单位通讯录中（config.toml 各单位的 email/cc），未接收。"
             "如确为某单位的新邮箱，请在 config.toml 中登记后重新收取。")
     return units
+
+
+def sender_unit(look: Lookups, sender: str | None) -> UnitRow | None:
+    """The one registered unit whose address sent a file (None: a folder file, or an address two
+    units share)."""
+    units = look.by_email.get(address(sender)) if sender else None
+    if units and len(units) == 1:
+        return look.units.get(next(iter(units)))
+    return None
 
 
 def sender_names(look: Lookups, units: set[int]) -> str:

@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from automation import clock
-from automation.collect.identify import address, identify, sender_names, sender_units
+from automation.collect.identify import address, identify, sender_names, sender_unit, sender_units
 from automation.collect.inputs import (
     Ignored,
     InboxCheck,
@@ -76,7 +76,7 @@ from automation.errors import AutomationError
 from automation.fsutil import sha256_bytes
 from automation.ledger import LEDGER_FAILURES, DuplicateSubmission, Ledger
 from automation.ledger.records import Submission
-from automation.model import Problem, UnitRow
+from automation.model import Problem
 from automation.workbook.layout import META_SHEET, TASK_SHEET
 from automation.workspace import Workspace
 
@@ -349,7 +349,7 @@ def _process(run: _Run, item: Input) -> FileResult:
         if not read and q.unit is None:
             # Refused before anything in it could say whose it is (an .et, a broken or too big
             # file): filed under the one unit whose address sent it, which the receipt tells why.
-            q.unit = _sender_unit(run.look, item.sender)
+            q.unit = sender_unit(run.look, item.sender)
         if item.ticket is not None:  # refused before its parse was needed (an unregistered sender)
             run.pool.discard(item.ticket)
             item.ticket = None
@@ -456,15 +456,6 @@ def _quarantine(run: _Run, item: Input, base: FileResult, q: Quarantine) -> File
     if unit is not None:
         base.unit, base.unit_id = unit.name, unit.id
     return base
-
-
-def _sender_unit(look: Lookups, sender: str | None) -> UnitRow | None:
-    """The one registered unit whose address sent a file (None: a folder file, or an address two
-    units share)."""
-    units = look.by_email.get(address(sender)) if sender else None
-    if units and len(units) == 1:
-        return look.units.get(next(iter(units)))
-    return None
 
 
 def _stored_meanwhile(run: _Run, item: Input, base: FileResult) -> FileResult:

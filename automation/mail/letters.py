@@ -20,9 +20,10 @@ from automation import clock
 from automation.config import Config
 from automation.ledger.records import AssignmentRow
 from automation.model import Batch, Task, UnitRow
+from automation.text import task_list
 from automation.workbook.layout import DEFAULT_LAYOUT, filling_rules
 
-__all__ = ["Letter", "ReceiptFacts", "task_list", "cover_letter", "receipt_letter", "reminder_letter", "cn_date"]
+__all__ = ["Letter", "ReceiptFacts", "cover_letter", "receipt_letter", "reminder_letter", "cn_date"]
 
 _WEEKDAYS = "一二三四五六日"
 _TABLE = 'style="border-collapse:collapse;font-size:14px;margin:8px 0"'
@@ -170,14 +171,6 @@ def _problem_where(p: Mapping[str, Any]) -> str:
     return "，".join(bits)
 
 
-def task_list(numbers: Iterable[int], limit: int = 20) -> str:
-    """「第1、3、5项」, or 「第1、2、…、20项等34项」 past ``limit``: the numbers read as one phrase."""
-    shown = sorted(set(numbers))
-    if len(shown) <= limit:
-        return f"第{'、'.join(map(str, shown))}项"
-    return f"第{'、'.join(map(str, shown[:limit]))}项等{len(shown)}项"
-
-
 @dataclass(frozen=True)
 class ReceiptFacts:
     """What the ledger knows beyond the file, so a receipt can say whether the return is complete.
@@ -233,18 +226,18 @@ def receipt_letter(config: Config, batch: Batch | None, unit: UnitRow, result: A
         elif problems:
             subject += f"，{len(problems)}处请核实"
         lead = (f"{config.office.name}已于{when}收到你单位报送的文件“{name}”，本次接收{len(taken)}项任务的填报内容"
-                f"{'（' + task_list(taken) + '）' if taken else ''}。你单位共承担{len(assigned)}项任务，"
+                f"{'（' + task_list(taken, 20) + '）' if taken else ''}。你单位共承担{len(assigned)}项任务，"
                 f"目前已填报{filled}项。")
         parts = [lead]
         kept = [t for t in earlier if t not in refused]
         if kept:
-            parts.append(f"{task_list(kept)}本次未填写，沿用你单位此前报送的内容。")
+            parts.append(f"{task_list(kept, 20)}本次未填写，沿用你单位此前报送的内容。")
         if refused:
             stands = [t for t in refused if t in earlier]
-            parts.append(f"{task_list(refused)}的填报内容未通过，未予采用，原因见下表"
-                         + (f"；其中{task_list(stands)}仍按你单位此前报送的内容统计。" if stands else "。"))
+            parts.append(f"{task_list(refused, 20)}的填报内容未通过，未予采用，原因见下表"
+                         + (f"；其中{task_list(stands, 20)}仍按你单位此前报送的内容统计。" if stands else "。"))
         if blank:
-            parts.append(f"{task_list(blank)}尚未填报落实情况，请补充填报。")
+            parts.append(f"{task_list(blank, 20)}尚未填报落实情况，请补充填报。")
         if complete and not problems:
             parts.append("报送内容完整，无需修改。感谢配合！")
         elif problems:

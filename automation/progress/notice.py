@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from automation.progress.summary import (
     load_snapshot,
     task_due_date,
 )
+from automation.text import task_list
 from automation.workspace import Workspace
 
 __all__ = ["NoticeContent", "notice_content", "write_notice", "NoticeInfo", "default_notice_path"]
@@ -50,11 +51,6 @@ def _pct(value: float) -> str:
     return f"{value * 100:.1f}%"
 
 
-def _numbers(numbers: Sequence[int]) -> str:
-    """第3、5、12项."""
-    return "第" + "、".join(str(n) for n in numbers) + "项"
-
-
 @dataclass(frozen=True)
 class UnitLine:
     name: str
@@ -70,7 +66,7 @@ class UnitLine:
         for status, label in ((IN_PROGRESS, "推进中"), (NOT_STARTED, "未启动"), (UNREPORTED, "未报送")):
             numbers = self.open_by_status.get(status) or []
             if numbers:
-                said.append(f"{_numbers(numbers)}{label}")
+                said.append(f"{task_list(numbers)}{label}")
         return parts[0] + ("，" + "，".join(said) if said else "") + "。"
 
 
@@ -282,7 +278,7 @@ def _paragraphs(content: NoticeContent, marker: str) -> list[str]:
         if not content.own_deadlines:  # every task is due on the batch deadline: one sentence, not 35
             numbers = [t.number for t in content.overdue]
             which = (f"全部{len(numbers)}项任务均" if len(numbers) == content.task_count
-                     else f"{_numbers(numbers)}共{len(numbers)}项任务")
+                     else f"{task_list(numbers)}共{len(numbers)}项任务")
             return [f"报送截止日期已过，{which}尚有单位未完成，各项任务的未完成单位见汇总表“落实情况汇总”工作表。"]
         return [f"{i}. {t.text()}" for i, t in enumerate(content.overdue, start=1)]
     return []
